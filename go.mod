@@ -1,0 +1,3 @@
+module github.com/hale-ehr/hale
+
+go 1.26.8
