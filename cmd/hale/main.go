@@ -1,0 +1,64 @@
+// Command hale is the Hale EHR: one binary that serves the FHIR API (and,
+// as they arrive, the clinician app and the patient portal) on embedded
+// SQLite or on PostgreSQL.
+//
+//	hale serve [flags]     run the server (hale serve -h for the flags)
+//	hale version           print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `Hale: an open-source electronic health record on FHIR R4.
+
+Usage:
+  hale serve [flags]   run Hale (embedded SQLite in ./hale-data by default)
+  hale version         print the version
+
+Run "hale serve -h" for the settings.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hale:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := LoadConfig("hale serve", args[1:], getenv)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hale", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,77 @@
+package rest
+
+import (
+	"net/http"
+	"sync"
+
+	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/search"
+)
+
+// capabilities implements the capabilities interaction
+// (http.html#capabilities): a CapabilityStatement that states exactly what
+// this server implements, no more.
+func (s *Service) capabilities(req *Request) (*Response, error) {
+	return &Response{Status: http.StatusOK, Object: s.capabilityStatement(req.Base)}, nil
+}
+
+var (
+	resourceCaps     []any
+	resourceCapsOnce sync.Once
+)
+
+func (s *Service) capabilityStatement(base string) obj {
+	resourceCapsOnce.Do(func() {
+		for _, t := range fhir.ResourceTypes() {
+			var params []any
+			params = append(params, obj{{"name", "_id"}, {"type", "token"}, {"documentation", "logical id"}})
+			for _, p := range search.SupportedParams(t) {
+				if p.Code == "_id" {
+					continue
+				}
+				po := obj{{"name", p.Code}}
+				if p.URL != "" {
+					po = append(po, kv{"definition", p.URL})
+				}
+				po = append(po, kv{"type", p.Type})
+				params = append(params, po)
+			}
+			resourceCaps = append(resourceCaps, obj{
+				{"type", t},
+				{"interaction", []any{
+					obj{{"code", "read"}}, obj{{"code", "vread"}}, obj{{"code", "update"}}, obj{{"code", "patch"}},
+					obj{{"code", "delete"}}, obj{{"code", "history-instance"}}, obj{{"code", "history-type"}},
+					obj{{"code", "create"}}, obj{{"code", "search-type"}},
+				}},
+				{"versioning", "versioned-update"},
+				{"readHistory", true},
+				{"updateCreate", true},
+				{"conditionalCreate", true},
+				{"conditionalRead", "modified-since"},
+				{"conditionalUpdate", true},
+				{"conditionalDelete", "single"},
+				{"referencePolicy", []any{"literal", "logical"}},
+				{"searchParam", params},
+				{"operation", []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}},
+			})
+		}
+	})
+	return obj{
+		{"resourceType", "CapabilityStatement"},
+		{"status", "active"},
+		{"date", instant(s.now())},
+		{"publisher", "Hale"},
+		{"kind", "instance"},
+		{"software", obj{{"name", "Hale"}, {"version", s.Version}}},
+		{"implementation", obj{{"description", "Hale EHR FHIR R4 server"}, {"url", base}}},
+		{"fhirVersion", "4.0.1"},
+		{"format", []any{"application/fhir+json", "json"}},
+		{"patchFormat", []any{"application/json-patch+json"}},
+		{"rest", []any{obj{
+			{"mode", "server"},
+			{"documentation", "Search supports _id and the token, string and reference parameters listed per resource, with _count and _offset paging; other parameters are ignored and reported (400 with Prefer: handling=strict)."},
+			{"resource", resourceCaps},
+			{"interaction", []any{obj{{"code", "transaction"}}, obj{{"code", "batch"}}, obj{{"code", "history-system"}}}},
+		}}},
+	}
+}

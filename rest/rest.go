@@ -1,0 +1,254 @@
+// Package rest is Hale's FHIR core: a transport-independent dispatcher that
+// takes a FHIR request (Request) and answers with a resource, a bundle or
+// an error (Response, *hale.Error), plus the HTTP adapter for it (http.go).
+//
+// Every FHIR interaction of http.html lives in its own file. The HTTP
+// handler, batch and transaction entries (bundle.go) and later the web
+// apps all call the same functions, so FHIR semantics are written once.
+package rest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/search"
+)
+
+// Service answers FHIR requests against a Store.
+type Service struct {
+	Store hale.Store
+	Now   hale.Now
+	Log   *slog.Logger
+
+	// BaseURL is the public FHIR base ("https://ehr.example.org/fhir").
+	// When empty the HTTP adapter derives it from each request.
+	BaseURL string
+	// MaxBodyBytes limits request bodies; default 16 MiB.
+	MaxBodyBytes int64
+	// DefaultCount and MaxCount bound _count for searches and history.
+	DefaultCount, MaxCount int
+	// Version is the software version stated in the CapabilityStatement.
+	Version string
+}
+
+// NewService returns a Service with the defaults filled in.
+func NewService(store hale.Store) *Service {
+	return &Service{
+		Store:        store,
+		Now:          time.Now,
+		Log:          slog.Default(),
+		MaxBodyBytes: 16 << 20,
+		DefaultCount: 50,
+		MaxCount:     1000,
+		Version:      "dev",
+	}
+}
+
+// Prefer return values (http.html#ops).
+const (
+	ReturnRepresentation = "representation"
+	ReturnMinimal        = "minimal"
+	ReturnOutcome        = "OperationOutcome"
+)
+
+// Request is one FHIR interaction, independent of transport.
+type Request struct {
+	Method    string // GET, HEAD, POST, PUT, PATCH, DELETE
+	Type      string // resource type, "" at system level
+	ID        string
+	VersionID string
+	// Op is the last special path segment: "_history", "_search",
+	// "metadata", or an operation such as "$validate".
+	Op    string
+	Query url.Values
+	// RawQuery is the query as sent, for conditional interactions.
+	RawQuery string
+
+	Body     []byte         // request body (JSON, or a JSON Patch document)
+	Resource map[string]any // the decoded body, when the caller decoded it
+	Patch    bool           // Body is application/json-patch+json
+
+	IfMatch, IfNoneMatch, IfNoneExist string
+	IfModifiedSince                   time.Time
+
+	Return string // Prefer: return=…
+	Strict bool   // Prefer: handling=strict
+	Base   string // FHIR base URL, for absolute links
+}
+
+// Response is the answer to a Request. Body holds a stored resource's
+// JSON as is; Object holds something built for this answer (a bundle, an
+// outcome). At most one is set.
+type Response struct {
+	Status       int
+	Body         json.RawMessage
+	Object       obj
+	Location     string // relative: Type/id/_history/n
+	ETag         string // W/"n"
+	LastModified time.Time
+
+	// Outcome is shown for Prefer: return=OperationOutcome.
+	Outcome string
+}
+
+func (r *Response) content() any {
+	if r.Body != nil {
+		return r.Body
+	}
+	if r.Object != nil {
+		return r.Object
+	}
+	return nil
+}
+
+// Do answers one request: writes in one write transaction, reads in one
+// read transaction.
+func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
+	if err := s.checkTarget(req); err != nil {
+		return nil, err
+	}
+	if req.Type == "" && req.Op == "" && req.Method == "POST" {
+		return s.bundle(ctx, req)
+	}
+	if req.Op == "metadata" {
+		return s.capabilities(req)
+	}
+	if req.Op == "$validate" {
+		return s.validate(req)
+	}
+	if isWrite(req) {
+		var resp *Response
+		err := s.Store.Update(ctx, func(tx hale.Tx) error {
+			var err error
+			resp, err = s.write(ctx, tx, req)
+			return err
+		})
+		return resp, err
+	}
+	var resp *Response
+	err := s.Store.View(ctx, func(r hale.Reader) error {
+		var err error
+		resp, err = s.read(ctx, r, req)
+		return err
+	})
+	return resp, err
+}
+
+func isWrite(req *Request) bool {
+	switch req.Method {
+	case "POST":
+		return req.Op != "_search"
+	case "PUT", "PATCH", "DELETE":
+		return true
+	}
+	return false
+}
+
+// checkTarget rejects unknown types and malformed ids before any work.
+func (s *Service) checkTarget(req *Request) error {
+	if req.Type != "" && !fhir.IsResourceType(req.Type) {
+		return hale.Errorf(hale.KindNotFound, "unknown resource type %q", req.Type)
+	}
+	if req.ID != "" && !search.ValidID(req.ID) {
+		return hale.Errorf(hale.KindInvalid, "invalid id %q: ids are 1-64 characters of A-Z a-z 0-9 - .", req.ID)
+	}
+	if req.VersionID != "" {
+		if n, err := strconv.ParseInt(req.VersionID, 10, 64); err != nil || n < 1 {
+			return hale.Errorf(hale.KindNotFound, "version %q of %s/%s not found", req.VersionID, req.Type, req.ID)
+		}
+	}
+	return nil
+}
+
+// write routes a write interaction inside a write transaction. Bundle
+// entries of a transaction come here too, all with the same tx.
+func (s *Service) write(ctx context.Context, tx hale.Tx, req *Request) (*Response, error) {
+	switch {
+	case req.Method == "POST" && req.Type != "" && req.ID == "" && req.Op == "":
+		return s.create(ctx, tx, req)
+	case req.Method == "PUT" && req.Type != "" && req.Op == "":
+		return s.update(ctx, tx, req)
+	case req.Method == "PATCH" && req.Type != "" && req.Op == "":
+		return s.patch(ctx, tx, req)
+	case req.Method == "DELETE" && req.Type != "" && req.Op == "":
+		return s.delete(ctx, tx, req)
+	}
+	return nil, notAllowed(req)
+}
+
+// read routes a read interaction inside a read (or write) transaction.
+func (s *Service) read(ctx context.Context, r hale.Reader, req *Request) (*Response, error) {
+	get := req.Method == "GET" || req.Method == "HEAD"
+	switch {
+	case get && req.Op == "_history" && req.VersionID != "":
+		return s.vread(ctx, r, req)
+	case get && req.Op == "_history":
+		return s.history(ctx, r, req)
+	case get && req.Type != "" && req.ID != "" && req.Op == "":
+		return s.readCurrent(ctx, r, req)
+	case (get && req.Op == "" || req.Method == "POST" && req.Op == "_search") && req.Type != "" && req.ID == "":
+		return s.search(ctx, r, req)
+	}
+	return nil, notAllowed(req)
+}
+
+func notAllowed(req *Request) error {
+	path := req.Type
+	if req.ID != "" {
+		path += "/" + req.ID
+	}
+	if req.Op != "" {
+		path += "/" + req.Op
+	}
+	return hale.Errorf(hale.KindMethodNotAllowed, "%s is not supported on [base]/%s", req.Method, path)
+}
+
+// newID returns a server-assigned id: 128 random bits as 32 hex digits
+// (a valid FHIR id, unguessable, no coordination between nodes).
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// etag is the weak ETag of a version (http.html#versioning).
+func etag(version int64) string { return fmt.Sprintf("W/%q", strconv.FormatInt(version, 10)) }
+
+// parseETag accepts W/"3", "3" and 3.
+func parseETag(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "W/")
+	s = strings.Trim(s, `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
+}
+
+// instant formats t as a FHIR instant with millisecond precision.
+func instant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+func location(v *hale.Version) string {
+	return v.Type + "/" + v.ID + "/_history/" + strconv.FormatInt(v.VersionID, 10)
+}
+
+// versionResponse is the answer carrying one stored version.
+func versionResponse(status int, v *hale.Version) *Response {
+	return &Response{
+		Status:       status,
+		Body:         v.Data,
+		Location:     location(v),
+		ETag:         etag(v.VersionID),
+		LastModified: v.LastUpdated,
+	}
+}

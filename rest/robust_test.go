@@ -1,0 +1,120 @@
+package rest_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestClientMistakes: every client mistake is a 4xx OperationOutcome that
+// says what is wrong, and stores nothing.
+func TestClientMistakes(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		for _, tc := range []struct {
+			name, method, path string
+			body               any
+			headers            []string
+			status             int
+			says               string
+		}{
+			{"malformed JSON", "POST", "/Patient", `{"resourceType":"Patient",`, nil, 400, ""},
+			{"not an object", "POST", "/Patient", `[1,2]`, nil, 400, ""},
+			{"trailing data", "POST", "/Patient", `{"resourceType":"Patient"} {}`, nil, 400, ""},
+			{"no resourceType", "POST", "/Patient", `{"id":"x"}`, nil, 400, "resourceType"},
+			{"type mismatch", "POST", "/Patient", `{"resourceType":"Observation"}`, nil, 400, "Observation"},
+			{"unknown type", "POST", "/Frobnicate", `{"resourceType":"Frobnicate"}`, nil, 404, "Frobnicate"},
+			{"unknown element", "POST", "/Patient", `{"resourceType":"Patient","foo":1}`, nil, 400, "Patient.foo"},
+			{"bad date", "POST", "/Patient", `{"resourceType":"Patient","birthDate":"1980-02-30"}`, nil, 400, "Patient.birthDate"},
+			{"bad code", "POST", "/Patient", `{"resourceType":"Patient","gender":"f"}`, nil, 400, "Patient.gender"},
+			{"wrong cardinality", "POST", "/Patient", `{"resourceType":"Patient","gender":["female"]}`, nil, 400, "Patient.gender"},
+			{"bad reference", "POST", "/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/has space"}}`, nil, 400, "Observation.subject"},
+			{"missing required", "POST", "/Observation", `{"resourceType":"Observation","code":{"text":"x"}}`, nil, 400, "Observation.status"},
+			{"empty body", "POST", "/Patient", "", nil, 400, ""},
+			{"xml body", "POST", "/Patient", `<Patient xmlns="http://hl7.org/fhir"/>`, []string{"Content-Type: application/fhir+xml"}, 415, "XML"},
+			{"form body", "POST", "/Patient", `a=b`, []string{"Content-Type: application/x-www-form-urlencoded"}, 415, ""},
+			{"accept xml", "GET", "/metadata", nil, []string{"Accept: application/fhir+xml"}, 406, ""},
+			{"_format xml", "GET", "/metadata?_format=xml", nil, nil, 406, "xml"},
+			{"too large", "POST", "/Patient", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` + strings.Repeat("x", 2<<20) + `</div>"}}`, nil, 413, ""},
+			{"bad method", "POST", "/Patient/123", patientJane, nil, 405, ""},
+			{"bad path", "GET", "/Patient/1/2/3/4/5", nil, nil, 404, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do(tc.method, tc.path, tc.body, tc.headers...).want(t, tc.status)
+				if says := r.outcome(t); !strings.Contains(says, tc.says) {
+					t.Errorf("outcome %q does not mention %q", says, tc.says)
+				}
+			})
+		}
+		if n := c.count(t, ""); n != 0 {
+			t.Errorf("bad requests stored %d resources", n)
+		}
+	})
+}
+
+func TestFormats(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		r := c.do("GET", "/metadata?_pretty=true", nil).want(t, 200)
+		if !strings.Contains(string(r.raw), "\n  \"") {
+			t.Errorf("_pretty=true is not indented")
+		}
+		c.do("GET", "/metadata?_format=json", nil).want(t, 200)
+		c.do("GET", "/metadata?_format=application/fhir%2Bjson", nil).want(t, 200)
+		c.do("GET", "/metadata", nil, "Accept: text/html,application/xhtml+xml,*/*;q=0.8").want(t, 200)
+		id := c.create(t, "Patient", patientJane)
+		c.do("PUT", "/Patient/"+id, `{"resourceType":"Patient","id":"`+id+`"}`, "Content-Type: application/json").want(t, 200)
+	})
+}
+
+func TestCapabilityStatement(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		r := c.do("GET", "/metadata", nil).want(t, 200)
+		if r.body["resourceType"] != "CapabilityStatement" || r.body["fhirVersion"] != "4.0.1" {
+			t.Fatalf("metadata: %.200s", r.raw)
+		}
+		res := get(r.body, "rest", 0, "resource").([]any)
+		if len(res) < 140 {
+			t.Errorf("%d resource types listed", len(res))
+		}
+		var patient any
+		for _, x := range res {
+			if get(x, "type") == "Patient" {
+				patient = x
+			}
+		}
+		if get(patient, "conditionalCreate") != true || get(patient, "versioning") != "versioned-update" {
+			t.Errorf("Patient capabilities: %v", patient)
+		}
+		params := map[string]bool{}
+		for _, p := range get(patient, "searchParam").([]any) {
+			params[str(get(p, "name"))] = true
+		}
+		for _, want := range []string{"_id", "identifier", "family", "gender"} {
+			if !params[want] {
+				t.Errorf("Patient search parameter %s not listed", want)
+			}
+		}
+		if params["birthdate"] {
+			t.Errorf("birthdate (a date parameter) is listed but not implemented yet")
+		}
+	})
+}
+
+func TestValidateOperation(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		r := c.do("POST", "/Patient/$validate", `{"resourceType":"Patient","gender":"x"}`).want(t, 200)
+		if says := r.outcome(t); !strings.Contains(says, "Patient.gender") {
+			t.Errorf("$validate: %s", says)
+		}
+		r = c.do("POST", "/Patient/$validate", patientJane).want(t, 200)
+		if get(r.body, "issue", 0, "severity") != "information" {
+			t.Errorf("valid resource: %s", r.raw)
+		}
+		p := `{"resourceType":"Parameters","parameter":[{"name":"resource","resource":{"resourceType":"Patient","foo":1}}]}`
+		r = c.do("POST", "/Patient/$validate", p).want(t, 200)
+		if says := r.outcome(t); !strings.Contains(says, "foo") {
+			t.Errorf("$validate with Parameters: %s", says)
+		}
+		if n := c.count(t, ""); n != 0 {
+			t.Errorf("$validate stored %d resources", n)
+		}
+	})
+}

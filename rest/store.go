@@ -1,0 +1,138 @@
+package rest
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/search"
+)
+
+// decodeResource returns the request's resource, decoding the body if the
+// caller has not, and checks that it is a valid resource of the type the
+// URL names. Validation issues make a KindInvalid error whose issues carry
+// the FHIRPath location of each problem; nothing is written.
+func decodeResource(req *Request) (map[string]any, error) {
+	res := req.Resource
+	if res == nil {
+		if len(req.Body) == 0 {
+			return nil, hale.Errorf(hale.KindInvalid, "the request has no body; a %s resource is expected", req.Type)
+		}
+		var err error
+		if res, err = fhir.Decode(req.Body); err != nil {
+			return nil, err
+		}
+	}
+	rt, _ := res["resourceType"].(string)
+	switch {
+	case rt == "":
+		return nil, hale.Errorf(hale.KindInvalid, "the body is not a FHIR resource: resourceType is missing")
+	case rt != req.Type:
+		return nil, hale.Errorf(hale.KindInvalid, "resourceType %q does not match the %s the URL names", rt, req.Type)
+	}
+	if err := validateResource(res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// validateResource checks res against the base definitions.
+func validateResource(res map[string]any) error {
+	if issues := fhir.Validate(res); len(issues) > 0 {
+		return &hale.Error{Kind: hale.KindInvalid, Op: "validate", Message: issues[0].Diagnostics, Issues: issues}
+	}
+	return nil
+}
+
+// put stores res as the next version after prev (nil: a new resource),
+// setting id, meta.versionId and meta.lastUpdated and indexing it.
+func (s *Service) put(ctx context.Context, tx hale.Tx, typ, id string, res map[string]any, prev *hale.Version, method string) (*hale.Version, error) {
+	v := &hale.Version{Type: typ, ID: id, VersionID: 1, Method: method, LastUpdated: s.now()}
+	if prev != nil {
+		v.VersionID = prev.VersionID + 1
+		if !v.LastUpdated.After(prev.LastUpdated) {
+			// Keep lastUpdated increasing along a resource's history even
+			// if the clock steps back or two writes share a millisecond.
+			v.LastUpdated = prev.LastUpdated.Add(time.Millisecond)
+		}
+	}
+	res["id"] = id
+	meta, _ := res["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+		res["meta"] = meta
+	}
+	meta["versionId"] = itoa(v.VersionID)
+	meta["lastUpdated"] = instant(v.LastUpdated)
+	data, err := fhir.Marshal(res)
+	if err != nil {
+		return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.put", Err: err}
+	}
+	v.Data = data
+	if err := tx.Put(ctx, v, search.Extract(typ, res)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// remove writes a delete version after prev.
+func (s *Service) remove(ctx context.Context, tx hale.Tx, prev *hale.Version) (*hale.Version, error) {
+	v := &hale.Version{Type: prev.Type, ID: prev.ID, VersionID: prev.VersionID + 1, Method: "DELETE", Deleted: true, LastUpdated: s.now()}
+	if !v.LastUpdated.After(prev.LastUpdated) {
+		v.LastUpdated = prev.LastUpdated.Add(time.Millisecond)
+	}
+	if err := tx.Put(ctx, v, nil); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
+
+// current returns the current version, or nil when the resource never
+// existed.
+func current(ctx context.Context, r hale.Reader, typ, id string) (*hale.Version, error) {
+	v, err := r.Current(ctx, typ, id)
+	if hale.IsKind(err, hale.KindNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// checkIfMatch enforces If-Match (http.html#concurrency): the update
+// applies only to the version the client read.
+func checkIfMatch(req *Request, cur *hale.Version) error {
+	if req.IfMatch == "" {
+		return nil
+	}
+	want, ok := parseETag(req.IfMatch)
+	if !ok {
+		return hale.Errorf(hale.KindInvalid, "malformed If-Match %q: expected W/\"<versionId>\"", req.IfMatch)
+	}
+	if cur == nil || cur.Deleted {
+		return hale.Errorf(hale.KindPreconditionFailed, "If-Match %s: %s/%s does not exist", req.IfMatch, req.Type, req.ID)
+	}
+	if cur.VersionID != want {
+		return hale.Errorf(hale.KindPreconditionFailed, "If-Match %s does not match the current version %d of %s/%s", req.IfMatch, cur.VersionID, cur.Type, cur.ID)
+	}
+	return nil
+}
+
+// resolve runs the search of a conditional interaction and returns the ids
+// that match (search.html; http.html#cond-update).
+func resolve(ctx context.Context, tx hale.Tx, typ, rawQuery string) ([]string, error) {
+	matches, err := search.ParseConditional(typ, rawQuery)
+	if err != nil {
+		return nil, err
+	}
+	// Serialise conditional interactions on this type so that concurrent
+	// identical conditional creates cannot both see "no match".
+	if err := tx.Lock(ctx, "conditional:"+typ); err != nil {
+		return nil, err
+	}
+	return tx.Find(ctx, typ, matches, 2)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
