@@ -389,6 +389,7 @@ func TypeNames() []string {
 // use JSON choice names: Element("Patient", "Patient.name.given") returns
 // HumanName.given, Element("Observation", "Observation.valueQuantity.unit")
 // returns Quantity.unit, and Element("Observation", "Observation.value[x]")
+// or Element("Observation", "Observation.value") (the FHIRPath spelling)
 // the choice element itself. It returns nil when the path does not exist.
 func Element(typeName, path string) *ElementDef {
 	t := TypeDefinition(typeName)
@@ -422,6 +423,8 @@ func Element(typeName, path string) *ElementDef {
 		if !ok {
 			if e2 := cur.byPath[curPath+"."+s]; e2 != nil {
 				e, code = e2, ""
+			} else if e2 := cur.byPath[curPath+"."+s+"[x]"]; e2 != nil {
+				e, code = e2, "" // FHIRPath names a choice without [x]
 			} else {
 				return nil
 			}

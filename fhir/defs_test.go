@@ -86,6 +86,8 @@ func TestElement(t *testing.T) {
 		{"Patient", "Patient.name.given", "HumanName.given", []string{"string"}},
 		{"Patient", "Patient.contact.name.family", "HumanName.family", []string{"string"}},
 		{"Observation", "Observation.value[x]", "Observation.value[x]", nil},
+		{"Observation", "Observation.value", "Observation.value[x]", nil},
+		{"Observation", "Observation.component.value", "Observation.component.value[x]", nil},
 		{"Observation", "Observation.valueQuantity.unit", "Quantity.unit", []string{"string"}},
 		{"Observation", "Observation.subject", "Observation.subject", []string{"Reference"}},
 		{"Questionnaire", "Questionnaire.item.item.linkId", "Questionnaire.item.linkId", []string{"string"}},
@@ -263,5 +265,29 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := load(r4JSON); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestConcurrentUse exercises the lazy loading and the read-only registry
+// from several goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	done := make(chan bool)
+	for i := 0; i < 8; i++ {
+		go func() {
+			defer func() { done <- true }()
+			res := map[string]any{"resourceType": "Patient", "gender": "xyz"}
+			if len(Validate(res)) != 1 {
+				t.Error("want one issue")
+			}
+			if _, err := Marshal(res); err != nil {
+				t.Error(err)
+			}
+			if LookupSearchParam("Patient", "_id") == nil {
+				t.Error("no _id")
+			}
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		<-done
 	}
 }
