@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,8 +52,8 @@ import (
 // Bundle.entry[2].resource.birthDate, Patient.birthDate with the _x
 // companion as Patient._birthDate.
 func Validate(res map[string]any) []hale.Issue {
-	v := &validator{r: defs(), rx: primitiveRegexes()}
-	v.resource(res, "", false)
+	v := &validator{r: defs(), rx: primitiveRegexes(), loc: make([]byte, 0, 128)}
+	v.resource(res, false)
 	return v.issues
 }
 
@@ -61,16 +61,39 @@ type validator struct {
 	r      *registry
 	rx     map[string]*regexp.Regexp
 	issues []hale.Issue
+	// loc is the location of the value being checked; it is built up
+	// and cut back while walking, and copied only into an issue.
+	loc  []byte
+	keys []string
 }
 
-func (v *validator) add(code, loc, format string, args ...any) {
+// add records an issue at the current location followed by suffix.
+func (v *validator) add(code, suffix, format string, args ...any) {
 	v.issues = append(v.issues, hale.Issue{
 		Severity:    "error",
 		Code:        code,
 		Diagnostics: fmt.Sprintf(format, args...),
-		Expression:  []string{loc},
+		Expression:  []string{string(v.loc) + suffix},
 	})
 }
+
+// push appends a step to the location and returns the length to cut back
+// to with pop.
+func (v *validator) push(step string) int {
+	n := len(v.loc)
+	v.loc = append(v.loc, step...)
+	return n
+}
+
+func (v *validator) pushIndex(i int) int {
+	n := len(v.loc)
+	v.loc = append(v.loc, '[')
+	v.loc = strconv.AppendInt(v.loc, int64(i), 10)
+	v.loc = append(v.loc, ']')
+	return n
+}
+
+func (v *validator) pop(n int) { v.loc = v.loc[:n] }
 
 var (
 	rxOnce sync.Once
@@ -90,40 +113,41 @@ func primitiveRegexes() map[string]*regexp.Regexp {
 	return rxMap
 }
 
-func (v *validator) resource(m map[string]any, loc string, contained bool) {
+// resource validates m as a resource; at the root (empty location) the
+// location starts with its type.
+func (v *validator) resource(m map[string]any, contained bool) {
 	raw, ok := m["resourceType"]
-	if !ok {
-		if loc == "" {
-			loc = "Resource"
-		}
-		v.add("required", loc, "Missing resourceType")
-		return
-	}
 	rt, _ := raw.(string)
 	t := v.r.types[rt]
-	if t == nil || t.Kind != KindResource || t.Abstract {
-		if loc == "" {
-			loc = "Resource"
+	valid := ok && t != nil && t.Kind == KindResource && !t.Abstract
+	if len(v.loc) == 0 {
+		if valid {
+			v.loc = append(v.loc, rt...)
+		} else {
+			v.loc = append(v.loc, "Resource"...)
 		}
-		v.add("invalid", loc+".resourceType", "Unknown resource type %s", quoteAny(raw))
+	}
+	if !ok {
+		v.add("required", "", "Missing resourceType")
 		return
 	}
-	if loc == "" {
-		loc = rt
+	if !valid {
+		v.add("invalid", ".resourceType", "Unknown resource type %s", quoteAny(raw))
+		return
 	}
 	if contained {
 		if _, ok := m["contained"]; ok {
-			v.add("structure", loc+".contained", "A contained resource must not contain resources")
+			v.add("structure", ".contained", "A contained resource must not contain resources")
 		}
 		if meta, ok := m["meta"].(map[string]any); ok {
 			for _, k := range []string{"versionId", "lastUpdated"} {
 				if _, ok := meta[k]; ok {
-					v.add("invalid", loc+".meta."+k, "A contained resource must not have meta.%s", k)
+					v.add("invalid", ".meta."+k, "A contained resource must not have meta.%s", k)
 				}
 			}
 		}
 	}
-	v.object(t, rt, m, loc, true)
+	v.object(t, rt, m, true)
 }
 
 func quoteAny(x any) string {
@@ -135,74 +159,93 @@ func quoteAny(x any) string {
 }
 
 // object validates m as the element at path of type t.
-func (v *validator) object(t *TypeDef, path string, m map[string]any, loc string, isResource bool) {
+func (v *validator) object(t *TypeDef, path string, m map[string]any, isResource bool) {
 	if len(m) == 0 {
-		v.add("structure", loc, "Empty object")
+		v.add("structure", "", "Empty object")
 		return
 	}
 	cs := t.childrenOf(path)
 	if cs == nil {
-		v.add("structure", loc, "Element has no children of its own")
+		v.add("structure", "", "Element has no children of its own")
 		return
 	}
-	keys := make([]string, 0, len(m))
+	// keys in sorted order, for a stable issue order; v.keys is a stack
+	// shared with the nested calls.
+	start := len(v.keys)
 	for k := range m {
-		keys = append(keys, k)
+		v.keys = append(v.keys, k)
 	}
-	sort.Strings(keys)
-	var present map[*ElementDef]string // element -> JSON name used
-	mark := func(el *ElementDef, name, at string) {
-		if present == nil {
-			present = map[*ElementDef]string{}
-		}
-		if prev, ok := present[el]; ok && prev != name {
-			v.add("structure", at, "Only one of %s and %s may be present (%s)", prev, name, el.Name)
-			return
-		}
-		present[el] = name
-	}
+	keys := v.keys[start:]
+	slices.Sort(keys)
+	defer func() { v.keys = v.keys[:start] }()
+	var buf [24]use
+	present := buf[:0] // the elements seen, with the JSON name used
 	for _, k := range keys {
 		val := m[k]
 		if isResource && k == "resourceType" {
 			continue
 		}
-		at := loc + "." + k
+		n := v.push(".")
+		v.loc = append(v.loc, k...)
 		if len(k) > 1 && k[0] == '_' {
 			name := k[1:]
 			c, ok := cs.byName[name]
 			if !ok || !v.isPrimitive(c.code) {
-				v.add("structure", at, "Unknown element '%s'", k)
-				continue
+				v.add("structure", "", "Unknown element '%s'", k)
+			} else {
+				present = v.mark(present, c.el, name)
+				prim, hasPrim := m[name]
+				v.companion(c.el, prim, hasPrim, val)
 			}
-			mark(c.el, name, at)
-			prim, hasPrim := m[name]
-			v.companion(c.el, prim, hasPrim, val, at)
+			v.pop(n)
 			continue
 		}
 		c, ok := cs.byName[k]
-		if !ok {
-			v.add("structure", at, "Unknown element '%s'", k)
-			continue
+		switch {
+		case !ok:
+			v.add("structure", "", "Unknown element '%s'", k)
+		case c.el.Max == "0":
+			v.add("structure", "", "Element '%s' is not allowed", k)
+		default:
+			present = v.mark(present, c.el, k)
+			code := c.code
+			if isResource && k == "id" {
+				code = "id"
+			}
+			comp, _ := m["_"+k].([]any)
+			v.elementValue(t, c.el, code, val, comp)
 		}
-		if c.el.Max == "0" {
-			v.add("structure", at, "Element '%s' is not allowed", k)
-			continue
-		}
-		mark(c.el, k, at)
-		code := c.code
-		if isResource && k == "id" {
-			code = "id"
-		}
-		comp, _ := m["_"+k].([]any)
-		v.elementValue(t, c.el, code, val, at, comp)
+		v.pop(n)
 	}
 	for _, el := range cs.list {
-		if el.Min > 0 {
-			if _, ok := present[el]; !ok {
-				v.add("required", loc+"."+el.Name, "Missing required element '%s'", el.Name)
-			}
+		if el.Min == 0 {
+			continue
+		}
+		found := false
+		for _, u := range present {
+			found = found || u.el == el
+		}
+		if !found {
+			v.add("required", "."+el.Name, "Missing required element '%s'", el.Name)
 		}
 	}
+}
+
+type use struct {
+	el   *ElementDef
+	name string
+}
+
+// mark records that el appeared under name, reporting a second variant of
+// a choice element.
+func (v *validator) mark(present []use, el *ElementDef, name string) []use {
+	for _, u := range present {
+		if u.el == el && u.name != name {
+			v.add("structure", "", "Only one of %s and %s may be present (%s)", u.name, name, el.Name)
+			return present
+		}
+	}
+	return append(present, use{el, name})
 }
 
 func (v *validator) isPrimitive(code string) bool {
@@ -212,107 +255,106 @@ func (v *validator) isPrimitive(code string) bool {
 
 // elementValue validates the value of one element, an array when the
 // element repeats. comp is the "_x" companion array, if any.
-func (v *validator) elementValue(t *TypeDef, el *ElementDef, code string, val any, loc string, comp []any) {
+func (v *validator) elementValue(t *TypeDef, el *ElementDef, code string, val any, comp []any) {
 	if !el.Repeats() {
 		if _, isArr := val.([]any); isArr {
-			v.add("structure", loc, "Element '%s' must not be an array", el.Name)
+			v.add("structure", "", "Element '%s' must not be an array", el.Name)
 			return
 		}
 		if val == nil {
-			v.add("structure", loc, "Null value")
+			v.add("structure", "", "Null value")
 			return
 		}
-		v.item(t, el, code, val, loc)
+		v.item(t, el, code, val)
 		return
 	}
 	arr, ok := val.([]any)
 	if !ok {
-		v.add("structure", loc, "Element '%s' must be an array", el.Name)
+		v.add("structure", "", "Element '%s' must be an array", el.Name)
 		return
 	}
 	if len(arr) == 0 {
-		v.add("structure", loc, "Empty array")
+		v.add("structure", "", "Empty array")
 		return
 	}
 	if el.Max != "*" {
 		if n, err := strconv.Atoi(el.Max); err == nil && len(arr) > n {
-			v.add("structure", loc, "Element '%s' has %d values, at most %d allowed", el.Name, len(arr), n)
+			v.add("structure", "", "Element '%s' has %d values, at most %d allowed", el.Name, len(arr), n)
 		}
 	}
 	if len(arr) < el.Min {
-		v.add("required", loc, "Element '%s' has %d values, at least %d required", el.Name, len(arr), el.Min)
+		v.add("required", "", "Element '%s' has %d values, at least %d required", el.Name, len(arr), el.Min)
 	}
 	prim := v.isPrimitive(code)
 	for i, x := range arr {
-		at := loc + "[" + strconv.Itoa(i) + "]"
-		if x == nil {
-			if !prim || i >= len(comp) || comp[i] == nil {
-				v.add("structure", at, "Null value")
-			}
-			continue
+		n := v.pushIndex(i)
+		if x != nil {
+			v.item(t, el, code, x)
+		} else if !prim || i >= len(comp) || comp[i] == nil {
+			v.add("structure", "", "Null value")
 		}
-		v.item(t, el, code, x, at)
+		v.pop(n)
 	}
 }
 
 // companion validates "_x", the id and extensions of primitive x.
-func (v *validator) companion(el *ElementDef, prim any, hasPrim bool, comp any, loc string) {
+func (v *validator) companion(el *ElementDef, prim any, hasPrim bool, comp any) {
 	elemT := v.r.types["Element"]
 	if !el.Repeats() {
 		m, ok := comp.(map[string]any)
 		if !ok {
-			v.add("structure", loc, "Element '_%s' must be an object", el.Name)
+			v.add("structure", "", "Element '_%s' must be an object", el.Name)
 			return
 		}
-		v.object(elemT, "Element", m, loc, false)
+		v.object(elemT, "Element", m, false)
 		return
 	}
 	arr, ok := comp.([]any)
 	if !ok {
-		v.add("structure", loc, "Element '_%s' must be an array", el.Name)
+		v.add("structure", "", "Element '_%s' must be an array", el.Name)
 		return
 	}
 	pa, _ := prim.([]any)
 	if hasPrim && len(pa) != len(arr) {
-		v.add("structure", loc, "Element '_%s' must have as many items as '%s'", el.Name, el.Name)
+		v.add("structure", "", "Element '_%s' must have as many items as '%s'", el.Name, el.Name)
 	}
 	for i, x := range arr {
-		at := loc + "[" + strconv.Itoa(i) + "]"
-		if x == nil {
-			if i >= len(pa) || pa[i] == nil {
-				v.add("structure", at, "Null value")
-			}
-			continue
-		}
+		n := v.pushIndex(i)
 		m, ok := x.(map[string]any)
-		if !ok {
-			v.add("structure", at, "Element '_%s' items must be objects or null", el.Name)
-			continue
+		switch {
+		case x == nil:
+			if i >= len(pa) || pa[i] == nil {
+				v.add("structure", "", "Null value")
+			}
+		case !ok:
+			v.add("structure", "", "Element '_%s' items must be objects or null", el.Name)
+		default:
+			v.object(elemT, "Element", m, false)
 		}
-		v.object(elemT, "Element", m, at, false)
+		v.pop(n)
 	}
 }
 
 // item validates one (non-array) value of element el of type code.
-func (v *validator) item(t *TypeDef, el *ElementDef, code string, val any, loc string) {
+func (v *validator) item(t *TypeDef, el *ElementDef, code string, val any) {
 	if code == "" || code == "BackboneElement" || code == "Element" {
 		if t.childrenOf(el.Path) != nil {
 			m, ok := val.(map[string]any)
 			if !ok {
-				v.add("structure", loc, "Element '%s' must be an object", el.Name)
+				v.add("structure", "", "Element '%s' must be an object", el.Name)
 				return
 			}
-			v.object(t, el.Path, m, loc, false)
+			v.object(t, el.Path, m, false)
 			return
 		}
 	}
 	if code == "Resource" {
 		m, ok := val.(map[string]any)
 		if !ok {
-			v.add("structure", loc, "Element '%s' must be a resource object", el.Name)
+			v.add("structure", "", "Element '%s' must be a resource object", el.Name)
 			return
 		}
-		v.resource(m, loc, strings.HasSuffix(el.Path, ".contained"))
+		v.resource(m, strings.HasSuffix(el.Path, ".contained"))
 		return
 	}
 	nt := v.r.types[code]
@@ -322,43 +364,43 @@ func (v *validator) item(t *TypeDef, el *ElementDef, code string, val any, loc s
 	if nt.Kind == KindResource {
 		m, ok := val.(map[string]any)
 		if !ok {
-			v.add("structure", loc, "Element '%s' must be a resource object", el.Name)
+			v.add("structure", "", "Element '%s' must be a resource object", el.Name)
 			return
 		}
 		if rt, _ := m["resourceType"].(string); rt != code && IsResourceType(rt) {
-			v.add("invalid", loc+".resourceType", "Element '%s' must be a %s, not a %s", el.Name, code, rt)
+			v.add("invalid", ".resourceType", "Element '%s' must be a %s, not a %s", el.Name, code, rt)
 			return
 		}
-		v.resource(m, loc, false)
+		v.resource(m, false)
 		return
 	}
 	if nt.Kind == KindPrimitive {
-		if v.primitive(code, val, loc) {
+		if v.primitive(code, val) {
 			if s, ok := val.(string); ok {
-				v.bindingCode(el, s, loc)
+				v.bindingCode(el, s)
 			}
 		}
 		return
 	}
 	m, ok := val.(map[string]any)
 	if !ok {
-		v.add("structure", loc, "Element '%s' must be an object (%s)", el.Name, code)
+		v.add("structure", "", "Element '%s' must be an object (%s)", el.Name, code)
 		return
 	}
-	v.object(nt, nt.Name, m, loc, false)
+	v.object(nt, nt.Name, m, false)
 	switch code {
 	case "Extension":
-		v.extension(m, loc)
+		v.extension(m)
 	case "Reference":
-		v.reference(el, m, loc)
+		v.reference(el, m)
 	case "Coding":
-		v.bindingCoding(el, m, loc)
+		v.bindingCoding(el, m)
 	case "CodeableConcept":
-		v.bindingConcept(el, m, loc)
+		v.bindingConcept(el, m)
 	}
 }
 
-func (v *validator) extension(m map[string]any, loc string) {
+func (v *validator) extension(m map[string]any) {
 	hasValue := false
 	for k := range m {
 		if strings.HasPrefix(k, "value") || strings.HasPrefix(k, "_value") {
@@ -367,7 +409,7 @@ func (v *validator) extension(m map[string]any, loc string) {
 	}
 	_, hasExt := m["extension"]
 	if hasValue == hasExt {
-		v.add("invariant", loc, "An extension must have either extensions or value[x], not both (ext-1)")
+		v.add("invariant", "", "An extension must have either extensions or value[x], not both (ext-1)")
 	}
 }
 
@@ -386,10 +428,10 @@ func (v *validator) requiredValueSet(el *ElementDef) (*valueSetDef, string) {
 	return vs, url
 }
 
-func (v *validator) bindingCode(el *ElementDef, s, loc string) {
+func (v *validator) bindingCode(el *ElementDef, s string) {
 	vs, url := v.requiredValueSet(el)
 	if vs != nil && !vs.anySystem[s] {
-		v.add("code-invalid", loc, "Value '%s' is not in required value set %s", s, url)
+		v.add("code-invalid", "", "Value '%s' is not in required value set %s", s, url)
 	}
 }
 
@@ -404,18 +446,18 @@ func codingIn(vs *valueSetDef, m map[string]any) (code string, in bool, checked 
 	return code, vs.anySystem[code], true
 }
 
-func (v *validator) bindingCoding(el *ElementDef, m map[string]any, loc string) {
+func (v *validator) bindingCoding(el *ElementDef, m map[string]any) {
 	vs, url := v.requiredValueSet(el)
 	if vs == nil {
 		return
 	}
 	if code, in, checked := codingIn(vs, m); checked && !in {
 		sys, _ := m["system"].(string)
-		v.add("code-invalid", loc, "Code '%s' of system '%s' is not in required value set %s", code, sys, url)
+		v.add("code-invalid", "", "Code '%s' of system '%s' is not in required value set %s", code, sys, url)
 	}
 }
 
-func (v *validator) bindingConcept(el *ElementDef, m map[string]any, loc string) {
+func (v *validator) bindingConcept(el *ElementDef, m map[string]any) {
 	vs, url := v.requiredValueSet(el)
 	if vs == nil {
 		return
@@ -436,21 +478,20 @@ func (v *validator) bindingConcept(el *ElementDef, m map[string]any, loc string)
 		}
 	}
 	if len(codes) > 0 {
-		v.add("code-invalid", loc, "None of the codes %s is in required value set %s", strings.Join(codes, ", "), url)
+		v.add("code-invalid", "", "None of the codes %s is in required value set %s", strings.Join(codes, ", "), url)
 	}
 }
 
 // reference checks the form of Reference.reference and, for a relative
 // reference, that the element allows the target type.
-func (v *validator) reference(el *ElementDef, m map[string]any, loc string) {
+func (v *validator) reference(el *ElementDef, m map[string]any) {
 	ref, ok := m["reference"].(string)
 	if !ok || ref == "" {
 		return
 	}
-	loc += ".reference"
 	typ, ok := parseReference(ref)
 	if !ok {
-		v.add("value", loc, "Invalid reference '%s'", ref)
+		v.add("value", ".reference", "Invalid reference '%s'", ref)
 		return
 	}
 	if typ == "" {
@@ -472,7 +513,7 @@ func (v *validator) reference(el *ElementDef, m map[string]any, loc string) {
 		}
 	}
 	if len(allowed) > 0 {
-		v.add("invalid", loc, "Reference to a %s is not allowed here; allowed: %s", typ, strings.Join(allowed, ", "))
+		v.add("invalid", ".reference", "Reference to a %s is not allowed here; allowed: %s", typ, strings.Join(allowed, ", "))
 	}
 }
 
@@ -520,18 +561,18 @@ func isScheme(s string) bool {
 }
 
 // primitive checks the JSON type and format of a primitive value.
-func (v *validator) primitive(code string, val any, loc string) bool {
+func (v *validator) primitive(code string, val any) bool {
 	switch code {
 	case "boolean":
 		if _, ok := val.(bool); !ok {
-			v.add("value", loc, "Invalid boolean %s: must be a JSON boolean", quoteAny(val))
+			v.add("value", "", "Invalid boolean %s: must be a JSON boolean", quoteAny(val))
 			return false
 		}
 		return true
 	case "integer", "positiveInt", "unsignedInt":
 		n, ok := intValue(val)
 		if !ok {
-			v.add("value", loc, "Invalid %s %s: must be a JSON integer number", code, quoteAny(val))
+			v.add("value", "", "Invalid %s %s: must be a JSON integer number", code, quoteAny(val))
 			return false
 		}
 		lo := int64(math.MinInt32)
@@ -542,7 +583,7 @@ func (v *validator) primitive(code string, val any, loc string) bool {
 			lo = 0
 		}
 		if n < lo || n > math.MaxInt32 {
-			v.add("value", loc, "Invalid %s %s: out of range", code, quoteAny(val))
+			v.add("value", "", "Invalid %s %s: out of range", code, quoteAny(val))
 			return false
 		}
 		return true
@@ -559,16 +600,16 @@ func (v *validator) primitive(code string, val any, loc string) bool {
 		case int, int64:
 			return true
 		}
-		v.add("value", loc, "Invalid decimal %s: must be a JSON number", quoteAny(val))
+		v.add("value", "", "Invalid decimal %s: must be a JSON number", quoteAny(val))
 		return false
 	}
 	s, ok := val.(string)
 	if !ok {
-		v.add("value", loc, "Invalid %s %s: must be a JSON string", code, quoteAny(val))
+		v.add("value", "", "Invalid %s %s: must be a JSON string", code, quoteAny(val))
 		return false
 	}
 	if s == "" {
-		v.add("value", loc, "Invalid %s: empty string", code)
+		v.add("value", "", "Invalid %s: empty string", code)
 		return false
 	}
 	good := true
@@ -591,7 +632,7 @@ func (v *validator) primitive(code string, val any, loc string) bool {
 		good = v.rx[code].MatchString(s)
 	}
 	if !good {
-		v.add("value", loc, "Invalid %s '%s'", code, s)
+		v.add("value", "", "Invalid %s '%s'", code, s)
 	}
 	return good
 }
