@@ -1,6 +1,8 @@
 package fhir
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,4 +108,40 @@ func TestOfficialExamplesRoundTrip(t *testing.T) {
 			t.Errorf("%s: Marshal(Decode(x)) differs from x", filepath.Base(f))
 		}
 	}
+}
+
+// TestOfficialExamplesOrder checks that Marshal writes the official
+// examples byte for byte as published (compacted): the specification's
+// own serialisation order. Two examples were published with their keys
+// sorted alphabetically instead.
+func TestOfficialExamplesOrder(t *testing.T) {
+	unordered := map[string]bool{"Bundle-terminologies.json": true, "Questionnaire-qs1.json": true}
+	files := exampleFiles(t)
+	same := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		if err := json.Compact(&want, data); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		switch {
+		case bytes.Equal(got, want.Bytes()):
+			same++
+		case !unordered[name]:
+			t.Errorf("%s: Marshal output differs from the published order", name)
+		}
+	}
+	t.Logf("official examples written byte for byte as published: %d / %d", same, len(files))
 }

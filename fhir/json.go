@@ -343,7 +343,9 @@ func hex4(data []byte, p int) (rune, bool) {
 }
 
 // Marshal encodes a resource as FHIR JSON: resourceType first, then the
-// elements in StructureDefinition order (id and meta come first that way),
+// elements in StructureDefinition order (id and meta come first that way;
+// an extension's url, an XML attribute, comes first as in the
+// specification's own examples),
 // a primitive's "_x" companion right after "x", and unknown keys last,
 // sorted. Nested objects are ordered by their own definitions; contained
 // resources, Bundle.entry.resource and Parameters.parameter.resource by
@@ -360,6 +362,8 @@ func Marshal(res map[string]any) ([]byte, error) {
 	}
 	return e.buf, nil
 }
+
+func extensionType() *TypeDef { return defs().types["Extension"] }
 
 type encoder struct {
 	buf []byte
@@ -397,6 +401,8 @@ func (e *encoder) object(t *TypeDef, path string, m map[string]any, isResource b
 		switch {
 		case isResource && k == "resourceType":
 			kp.pos = -1
+		case t == extensionType() && k == "url":
+			kp.pos = -1 // an XML attribute: written first, as the spec's examples do
 		case cs != nil:
 			if p, ok := cs.order[name]; ok {
 				kp.pos = p
@@ -472,6 +478,9 @@ func (e *encoder) elementValue(t *TypeDef, el *ElementDef, code string, v any) e
 		return e.object(t, el.Path, m, false)
 	}
 	if nt := defs().types[code]; nt != nil {
+		if nt.Kind == KindResource {
+			return e.resource(m) // e.g. Bundle.entry.response.outcome
+		}
 		return e.object(nt, nt.Name, m, false)
 	}
 	return e.object(nil, "", m, false)

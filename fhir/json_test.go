@@ -81,12 +81,12 @@ func TestMarshalOrder(t *testing.T) {
 }
 
 func TestMarshalBundle(t *testing.T) {
-	in := `{"type":"collection","resourceType":"Bundle","entry":[{"resource":{"status":"final","resourceType":"Observation","code":{"text":"x"}},"fullUrl":"urn:uuid:1"}]}`
+	in := `{"type":"collection","resourceType":"Bundle","entry":[{"resource":{"status":"final","resourceType":"Observation","code":{"text":"x"}},"fullUrl":"urn:uuid:1","response":{"outcome":{"issue":[{"code":"informational","severity":"information"}],"resourceType":"OperationOutcome"},"status":"200"}}]}`
 	out, err := Marshal(mustDecode(t, in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"}}}]}`
+	want := `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"}},"response":{"status":"200","outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational"}]}}}]}`
 	if string(out) != want {
 		t.Errorf("got\n%s\nwant\n%s", out, want)
 	}

@@ -212,7 +212,10 @@ func (v *validator) object(t *TypeDef, path string, m map[string]any, isResource
 			if isResource && k == "id" {
 				code = "id"
 			}
-			comp, _ := m["_"+k].([]any)
+			var comp []any
+			if c.el.Repeats() && v.isPrimitive(code) {
+				comp, _ = m["_"+k].([]any)
+			}
 			v.elementValue(t, c.el, code, val, comp)
 		}
 		v.pop(n)
