@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hale-ehr/hale"
@@ -278,4 +279,31 @@ func testFindOrderAndLimit(t *testing.T, s hale.Store) {
 			findCase{name: fmt.Sprintf("by token, limit %d", limit), matches: active, limit: limit, want: w})
 	}
 	runFindCases(t, s, cases)
+}
+
+// testFindLongStrings: string values and prefixes far longer than an
+// index entry may be (an Observation's value-string, a description)
+// are stored and matched like short ones.
+func testFindLongStrings(t *testing.T, s hale.Store) {
+	long := strings.Repeat("lorem ipsum dolor sit amet ", 400) // 10,800 bytes
+	other := long[:230] + "X" + long[231:]
+	mustPut(t, s, version("Observation", "long", 1, 1), &hale.Index{
+		Strings: []hale.StringValue{str("value-string", long, strings.ToUpper(long))}})
+	mustPut(t, s, version("Observation", "other", 1, 1), &hale.Index{
+		Strings: []hale.StringValue{str("value-string", other, other)}})
+	obs := func(name string, m hale.Match, want ...string) findCase {
+		return findCase{name: name, typ: "Observation", matches: one(m), want: want}
+	}
+	runFindCases(t, s, []findCase{
+		obs("short prefix", prefix("value-string", "lorem"), "long", "other"),
+		obs("prefix of 250 characters", prefix("value-string", long[:250]), "long"),
+		obs("prefix of 250 characters, the other", prefix("value-string", other[:250]), "other"),
+		obs("prefix of 5,000 characters", prefix("value-string", long[:5000]), "long"),
+		obs("whole value as prefix", prefix("value-string", long), "long"),
+		obs("longer than the value", prefix("value-string", long+"x")),
+		obs("exact", match("value-string", hale.MatchStringExact, code(strings.ToUpper(long))), "long"),
+		obs("contains near the end", match("value-string", hale.MatchStringContains, code("amet lorem ipsum dolor sit amet ")),
+			"long", "other"),
+		obs("contains the difference", match("value-string", hale.MatchStringContains, code("X")), "other"),
+	})
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) hale.Store) {
 		{"Find", testFind},
 		{"FindAfterWrites", testFindAfterWrites},
 		{"FindOrderAndLimit", testFindOrderAndLimit},
+		{"FindLongStrings", testFindLongStrings},
 		{"Count", testCount},
 		{"UpdateRollback", testUpdateRollback},
 		{"UpdatePanicRollsBack", testUpdatePanicRollsBack},
