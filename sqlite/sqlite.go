@@ -59,6 +59,8 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	write *sql.DB // exactly one connection: every Update
 	read  *sql.DB // query_only connections: every View
+	wst   statements
+	rst   statements
 	now   hale.Now
 	path  string
 }
@@ -144,6 +146,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.wst, err = prepare(ctx, s.write, readStatements, writeStatements); err == nil {
+		s.rst, err = prepare(ctx, s.read, readStatements)
+	}
+	if err != nil {
+		s.Close()
+		return nil, internal(op, err)
+	}
 	return s, nil
 }
 
@@ -209,6 +218,8 @@ func (s *Store) Engine() string { return "sqlite" }
 // Close closes every connection. The WAL is checkpointed by the last
 // connection to close.
 func (s *Store) Close() error {
+	s.rst.close()
+	s.wst.close()
 	var errs []error
 	if s.read != nil {
 		errs = append(errs, s.read.Close())
@@ -232,13 +243,14 @@ func (s *Store) View(ctx context.Context, fn func(hale.Reader) error) error {
 		return internal(op, err)
 	}
 	defer tx.Rollback()
+	r := &reader{q: tx, st: s.rst}
 	// SQLite starts the read transaction (fixes the snapshot) at the first
 	// read, not at BEGIN: read now.
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+	if err := r.queryRow(ctx, sqlSnapshot).Scan(&n); err != nil {
 		return internal(op, err)
 	}
-	return fn(&reader{q: tx})
+	return fn(r)
 }
 
 // Update runs fn in a write transaction (BEGIN IMMEDIATE) on the single
@@ -256,7 +268,7 @@ func (s *Store) Update(ctx context.Context, fn func(hale.Tx) error) error {
 			sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{reader: reader{q: sqlTx}, now: s.now}); err != nil {
+	if err := fn(&tx{reader: reader{q: sqlTx, st: s.wst}, now: s.now}); err != nil {
 		return err
 	}
 	done = true

@@ -15,7 +15,8 @@ import (
 // reader implements hale.Reader on one transaction: a read transaction
 // for View, the write transaction for Update (so reads see own writes).
 type reader struct {
-	q *sql.Tx
+	q  *sql.Tx
+	st statements // of the database q belongs to
 }
 
 // tx implements hale.Tx on the writer's transaction.
@@ -29,9 +30,6 @@ var (
 	_ hale.Tx     = (*tx)(nil)
 )
 
-// versionColumns is the column list scanVersion reads, in order.
-const versionColumns = "v.seq, v.type, v.id, v.version, v.last_updated, v.method, v.deleted, v.data"
-
 func scanVersion(row interface{ Scan(...any) error }) (hale.Version, error) {
 	var v hale.Version
 	var lastUpdated int64
@@ -43,9 +41,7 @@ func scanVersion(row interface{ Scan(...any) error }) (hale.Version, error) {
 // Current returns the version the resource row points at.
 // Returns KindNotFound when the resource never existed.
 func (r *reader) Current(ctx context.Context, typ, id string) (*hale.Version, error) {
-	row := r.q.QueryRowContext(ctx, "SELECT "+versionColumns+
-		" FROM resource r JOIN resource_version v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?", typ, id)
-	v, err := scanVersion(row)
+	v, err := scanVersion(r.queryRow(ctx, sqlCurrent, typ, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &hale.Error{Kind: hale.KindNotFound, Op: "sqlite.Current",
 			Message: fmt.Sprintf("%s/%s not found", typ, id)}
@@ -58,9 +54,7 @@ func (r *reader) Current(ctx context.Context, typ, id string) (*hale.Version, er
 
 // Version returns one version. Returns KindNotFound when it does not exist.
 func (r *reader) Version(ctx context.Context, typ, id string, versionID int64) (*hale.Version, error) {
-	row := r.q.QueryRowContext(ctx, "SELECT "+versionColumns+
-		" FROM resource_version v WHERE v.type = ? AND v.id = ? AND v.version = ?", typ, id, versionID)
-	v, err := scanVersion(row)
+	v, err := scanVersion(r.queryRow(ctx, sqlVersion, typ, id, versionID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &hale.Error{Kind: hale.KindNotFound, Op: "sqlite.Version",
 			Message: fmt.Sprintf("%s/%s version %d not found", typ, id, versionID)}
@@ -266,12 +260,12 @@ func prefixEnd(p string) (end string, ok bool) {
 // Count returns the number of current, not deleted resources of type typ,
 // or of every type when typ is "".
 func (r *reader) Count(ctx context.Context, typ string) (int64, error) {
-	query, args := "SELECT count(*) FROM resource WHERE deleted = 0", []any{}
+	row := r.queryRow(ctx, sqlCountAll)
 	if typ != "" {
-		query, args = query+" AND type = ?", append(args, typ)
+		row = r.queryRow(ctx, sqlCount, typ)
 	}
 	var n int64
-	if err := r.q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+	if err := row.Scan(&n); err != nil {
 		return 0, internal("sqlite.Count", err)
 	}
 	return n, nil
@@ -302,8 +296,7 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	lastUpdated := v.LastUpdated.UnixMicro()
 
 	var current int64
-	err := t.q.QueryRowContext(ctx, "SELECT version FROM resource WHERE type = ? AND id = ?",
-		v.Type, v.ID).Scan(&current)
+	err := t.queryRow(ctx, sqlCurrentVersion, v.Type, v.ID).Scan(&current)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return internal(op, err)
@@ -312,21 +305,14 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 		return conflict(op, v, current)
 	}
 	var seq int64
-	err = t.q.QueryRowContext(ctx, `INSERT INTO resource_version
-		(type, id, version, last_updated, method, deleted, data) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (type, id, version) DO NOTHING RETURNING seq`,
-		v.Type, v.ID, v.VersionID, lastUpdated, v.Method, v.Deleted, data).Scan(&seq)
+	err = t.queryRow(ctx, sqlInsertVersion, v.Type, v.ID, v.VersionID, lastUpdated, v.Method, v.Deleted, data).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return conflict(op, v, current)
 	}
 	if err != nil {
 		return internal(op, err)
 	}
-	if _, err := t.q.ExecContext(ctx, `INSERT INTO resource (type, id, version, seq, deleted, last_updated)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-			deleted = excluded.deleted, last_updated = excluded.last_updated`,
-		v.Type, v.ID, v.VersionID, seq, v.Deleted, lastUpdated); err != nil {
+	if err := t.exec(ctx, sqlPointResource, v.Type, v.ID, v.VersionID, seq, v.Deleted, lastUpdated); err != nil {
 		return internal(op, err)
 	}
 	if err := t.replaceIndex(ctx, v.Type, v.ID, exists, idx); err != nil {
@@ -340,8 +326,8 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 // inserts idx's.
 func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx *hale.Index) error {
 	if existed {
-		for _, table := range []string{"idx_token", "idx_string", "idx_reference"} {
-			if _, err := t.q.ExecContext(ctx, "DELETE FROM "+table+" WHERE type = ? AND id = ?", typ, id); err != nil {
+		for _, query := range sqlDeleteIndex {
+			if err := t.exec(ctx, query, typ, id); err != nil {
 				return err
 			}
 		}
@@ -350,21 +336,17 @@ func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx
 		return nil
 	}
 	for _, tv := range idx.Tokens {
-		if _, err := t.q.ExecContext(ctx, "INSERT INTO idx_token (type, id, param, system, code) VALUES (?, ?, ?, ?, ?)",
-			typ, id, tv.Param, tv.System, tv.Code); err != nil {
+		if err := t.exec(ctx, sqlInsertToken, typ, id, tv.Param, tv.System, tv.Code); err != nil {
 			return err
 		}
 	}
 	for _, sv := range idx.Strings {
-		if _, err := t.q.ExecContext(ctx, "INSERT INTO idx_string (type, id, param, norm, exact) VALUES (?, ?, ?, ?, ?)",
-			typ, id, sv.Param, sv.Norm, sv.Exact); err != nil {
+		if err := t.exec(ctx, sqlInsertString, typ, id, sv.Param, sv.Norm, sv.Exact); err != nil {
 			return err
 		}
 	}
 	for _, rv := range idx.References {
-		if _, err := t.q.ExecContext(ctx, `INSERT INTO idx_reference (type, id, param, target_type, target_id, url)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			typ, id, rv.Param, rv.TargetType, rv.TargetID, rv.URL); err != nil {
+		if err := t.exec(ctx, sqlInsertReference, typ, id, rv.Param, rv.TargetType, rv.TargetID, rv.URL); err != nil {
 			return err
 		}
 	}
