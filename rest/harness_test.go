@@ -39,7 +39,7 @@ type client struct {
 
 func newClient(t testing.TB, store hale.Store) *client {
 	svc := rest.NewService(store)
-	svc.MaxBodyBytes = 1 << 20
+	svc.MaxBodyBytes = 4 << 20
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", svc.Handler("/fhir"))
 	mux.Handle("/fhir", svc.Handler("/fhir"))

@@ -250,7 +250,9 @@ func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Req
 		}
 	}
 	var content any = resp.content()
-	if isWrite(req) || req.Method == "DELETE" {
+	// For a batch or transaction, Prefer shapes the entries (bundle.go),
+	// not the response Bundle itself.
+	if (isWrite(req) || req.Method == "DELETE") && req.Type != "" {
 		switch req.Return {
 		case ReturnMinimal:
 			content = nil

@@ -33,7 +33,7 @@ func TestClientMistakes(t *testing.T) {
 			{"form body", "POST", "/Patient", `a=b`, []string{"Content-Type: application/x-www-form-urlencoded"}, 415, ""},
 			{"accept xml", "GET", "/metadata", nil, []string{"Accept: application/fhir+xml"}, 406, ""},
 			{"_format xml", "GET", "/metadata?_format=xml", nil, nil, 406, "xml"},
-			{"too large", "POST", "/Patient", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` + strings.Repeat("x", 2<<20) + `</div>"}}`, nil, 413, ""},
+			{"too large", "POST", "/Patient", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` + strings.Repeat("x", 5<<20) + `</div>"}}`, nil, 413, ""},
 			{"bad method", "POST", "/Patient/123", patientJane, nil, 405, ""},
 			{"bad path", "GET", "/Patient/1/2/3/4/5", nil, nil, 404, ""},
 		} {
