@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hale-ehr/hale/postgres/pgtest"
 )
 
 // crashLoad runs writers against p until it is killed, then restarts it
@@ -163,4 +165,10 @@ func TestCrashSQLite(t *testing.T) {
 	data := t.TempDir()
 	p := start(t, "--data", data, "--no-demo")
 	crashLoad(t, p, func() *proc { return start(t, "--data", data, "--no-demo") })
+}
+
+func TestCrashPostgres(t *testing.T) {
+	url := pgtest.Schema(t) // a fresh schema; skips (or fails with CI=true) without PostgreSQL
+	p := start(t, "--database", url, "--no-demo")
+	crashLoad(t, p, func() *proc { return start(t, "--database", url, "--no-demo") })
 }

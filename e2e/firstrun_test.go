@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/hale-ehr/hale/postgres/pgtest"
 )
 
 // TestFirstRun: `hale serve` on an empty data folder creates it, loads the
@@ -47,5 +49,21 @@ func TestNoDemo(t *testing.T) {
 	json.Unmarshal(body, &b)
 	if b.Total != 0 {
 		t.Errorf("--no-demo loaded %d patients", b.Total)
+	}
+}
+
+// TestFirstRunPostgres: with --database the demo patients go into
+// PostgreSQL, and a second node on the same database sees them.
+func TestFirstRunPostgres(t *testing.T) {
+	url := pgtest.Schema(t)
+	p := start(t, "--database", url)
+	q := start(t, "--database", url) // a second node sharing the database
+	for _, node := range []*proc{p, q} {
+		_, body := get(t, node.base+"/Patient")
+		var b struct{ Total int }
+		json.Unmarshal(body, &b)
+		if b.Total != 5 {
+			t.Errorf("%s: %d patients, want 5", node.base, b.Total)
+		}
 	}
 }
