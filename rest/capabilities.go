@@ -47,7 +47,7 @@ func (s *Service) capabilityStatement(base string) obj {
 				{"readHistory", true},
 				{"updateCreate", true},
 				{"conditionalCreate", true},
-				{"conditionalRead", "modified-since"},
+				{"conditionalRead", "full-support"},
 				{"conditionalUpdate", true},
 				{"conditionalDelete", "single"},
 				{"referencePolicy", []any{"literal", "logical"}},

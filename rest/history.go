@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hale-ehr/hale"
@@ -161,6 +162,9 @@ func parseDateRange(v string) (start, end time.Time, err error) {
 		{"2006-01-02T15:04Z07:00", func(t time.Time) time.Time { return t.Add(time.Minute) }},
 		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
 		{"2006-01-02T15:04:05.999999999Z07:00", func(t time.Time) time.Time { return t.Add(time.Millisecond) }},
+	}
+	if strings.Contains(v, ".") {
+		layouts = layouts[len(layouts)-1:] // fractional seconds: millisecond precision
 	}
 	for _, l := range layouts {
 		if t, perr := time.Parse(l.layout, v); perr == nil {
