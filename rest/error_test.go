@@ -22,7 +22,7 @@ type brokenStore struct{ hale.Store }
 var errDiskOnFire = errors.New("disk on fire at /var/lib/secret")
 
 func (brokenStore) View(context.Context, func(hale.Reader) error) error { return errDiskOnFire }
-func (brokenStore) Update(context.Context, func(hale.Tx) error) error  { return errDiskOnFire }
+func (brokenStore) Update(context.Context, func(hale.Tx) error) error   { return errDiskOnFire }
 
 // TestInternalErrorID: a 500 carries an error id that finds its log line,
 // and never the internal detail.
