@@ -1,0 +1,50 @@
+package hale_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection keeps the layout honest (docs/architecture.md):
+// the domain package imports no adapter, engines do not know the FHIR
+// core, and the FHIR core does not know which engine it runs on.
+func TestImportDirection(t *testing.T) {
+	const mod = "github.com/hale-ehr/hale"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	// allowed lists, per package, the module packages it may import.
+	allowed := map[string][]string{
+		"":          {},
+		"fhir":      {""},
+		"search":    {"", "fhir"},
+		"sqlite":    {""},
+		"postgres":  {""},
+		"storetest": {""},
+		"rest":      {"", "fhir", "search"},
+		"demo":      {},
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")
+		ok, ruled := allowed[pkg]
+		if !ruled {
+			continue // cmd, tests, generators: wiring may import anything
+		}
+		for _, imp := range fields[1:] {
+			if imp != mod && !strings.HasPrefix(imp, mod+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(strings.TrimPrefix(imp, mod), "/")
+			permitted := false
+			for _, a := range ok {
+				permitted = permitted || dep == a
+			}
+			if !permitted {
+				t.Errorf("package %q imports %q, which the layout forbids", "hale/"+pkg, "hale/"+dep)
+			}
+		}
+	}
+}
