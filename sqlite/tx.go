@@ -166,21 +166,20 @@ func (r *reader) Find(ctx context.Context, typ string, matches []hale.Match, lim
 // matchSQL returns the condition on r.id for one Match, with its
 // arguments. Every value is a bound parameter.
 func matchSQL(typ string, m hale.Match) (string, []any, error) {
-	var (
-		alts []string
+	type alternative struct {
+		cond string
 		args []any
-	)
-	alt := func(cond string, a ...any) {
-		alts = append(alts, cond)
-		args = append(args, a...)
 	}
+	var alts []alternative
+	alt := func(cond string, a ...any) { alts = append(alts, alternative{cond, a}) }
 	var table string
 	switch m.Kind {
 	case hale.MatchID:
-		for _, v := range m.Values {
-			alt("?", v.Code)
+		marks, args := make([]string, len(m.Values)), make([]any, len(m.Values))
+		for i, v := range m.Values {
+			marks[i], args[i] = "?", v.Code
 		}
-		return "r.id IN (" + strings.Join(alts, ", ") + ")", args, nil
+		return "r.id IN (" + strings.Join(marks, ", ") + ")", args, nil
 	case hale.MatchToken:
 		table = "idx_token"
 		for _, v := range m.Values {
@@ -231,9 +230,17 @@ func matchSQL(typ string, m hale.Match) (string, []any, error) {
 	default:
 		return "", nil, fmt.Errorf("unknown match kind %d for parameter %q", m.Kind, m.Param)
 	}
-	cond := "r.id IN (SELECT id FROM " + table + " WHERE type = ? AND param = ? AND (" +
-		strings.Join(alts, " OR ") + "))"
-	return cond, append([]any{typ, m.Param}, args...), nil
+	// One SELECT per alternative, joined by UNION ALL rather than OR, so
+	// that each is a range of the find index whatever the planner knows.
+	var (
+		parts []string
+		args  []any
+	)
+	for _, a := range alts {
+		parts = append(parts, "SELECT id FROM "+table+" WHERE type = ? AND param = ? AND "+a.cond)
+		args = append(append(args, typ, m.Param), a.args...)
+	}
+	return "r.id IN (" + strings.Join(parts, " UNION ALL ") + ")", args, nil
 }
 
 // prefixEnd returns the smallest string greater than every string that
