@@ -129,3 +129,26 @@ func TestPutConflictRetries(t *testing.T) {
 		t.Errorf("blind stale Put: fn ran %d times, err %v; want 10 times, a conflict", calls, err)
 	}
 }
+
+// TestOpenRefusesUnsafeDurability: a session with synchronous_commit off
+// could lose acknowledged writes; Open refuses it unless told otherwise.
+func TestOpenRefusesUnsafeDurability(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Schema(t) + "&synchronous_commit=off"
+	_, err := postgres.Open(ctx, url, postgres.Options{})
+	if err == nil || !strings.Contains(err.Error(), "synchronous_commit=off") {
+		t.Fatalf("Open with synchronous_commit=off: err = %v, want a refusal", err)
+	}
+	s, err := postgres.Open(ctx, url, postgres.Options{AllowUnsafeDurability: true})
+	if err != nil {
+		t.Fatalf("Open with AllowUnsafeDurability: %v", err)
+	}
+	s.Close()
+}
+
+func TestOpenBadURLHidesPassword(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://hale:s3cret@127.0.0.1:notaport/x", postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Open of a bad URL: err = %v, want an error without the password", err)
+	}
+}

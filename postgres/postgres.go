@@ -65,8 +65,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	const op = "postgres.Open"
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		// The error may quote the URL, password included: do not wrap it.
-		return nil, &hale.Error{Kind: hale.KindInternal, Op: op, Message: "invalid PostgreSQL URL"}
+		// pgx redacts the password in the URL it quotes.
+		return nil, &hale.Error{Kind: hale.KindInternal, Op: op, Message: "invalid PostgreSQL URL", Err: err}
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns

@@ -254,8 +254,9 @@ func (s *Store) View(ctx context.Context, fn func(hale.Reader) error) error {
 }
 
 // Update runs fn in a write transaction (BEGIN IMMEDIATE) on the single
-// writer connection; concurrent Updates wait for it in turn. An error or
-// panic from fn rolls back; fn's error is returned as is.
+// writer connection; concurrent Updates wait for it in turn (so fn must
+// not call Update itself: it would wait for its own transaction). An
+// error or panic from fn rolls back; fn's error is returned as is.
 func (s *Store) Update(ctx context.Context, fn func(hale.Tx) error) error {
 	const op = "sqlite.Update"
 	sqlTx, err := s.write.BeginTx(ctx, nil)
