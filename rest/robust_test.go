@@ -50,6 +50,22 @@ func TestClientMistakes(t *testing.T) {
 	})
 }
 
+// TestLongValues: values longer than any index entry may be are stored
+// and read back; they are just not searchable by that value.
+func TestLongValues(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		long := strings.Repeat("x", 5000)
+		body := `{"resourceType":"Patient","identifier":[{"system":"` + long + `","value":"` + long + `"}],"name":[{"family":"` + long + `"}],"managingOrganization":{"reference":"http://example.org/` + long + `"}}`
+		id := c.create(t, "Patient", body)
+		if r := c.do("GET", "/Patient/"+id, nil).want(t, 200); !strings.Contains(string(r.raw), long) {
+			t.Errorf("long value not read back")
+		}
+		if r := c.do("GET", "/Patient?family="+long[:3000], nil).want(t, 200); r.body["total"] != float64(1) {
+			t.Errorf("long string prefix search: %v", r.body["total"])
+		}
+	})
+}
+
 func TestFormats(t *testing.T) {
 	engines(t, func(t *testing.T, c *client) {
 		r := c.do("GET", "/metadata?_pretty=true", nil).want(t, 200)

@@ -95,6 +95,13 @@ func lookup(resourceType, code string) *param {
 	return nil
 }
 
+// MaxTokenLen is the longest token system or code, and the longest
+// reference, that is indexed. Longer values (a pasted document in an
+// identifier, say) are stored with the resource but not searchable by
+// that value: PostgreSQL cannot put entries over about 2.7 KB in a B-tree
+// index, and no real code or identifier comes close.
+const MaxTokenLen = 1024
+
 // Extract computes the index rows of one resource.
 func Extract(resourceType string, res map[string]any) *hale.Index {
 	idx := &hale.Index{}
@@ -118,6 +125,9 @@ func Extract(resourceType string, res map[string]any) *hale.Index {
 
 func addTokens(idx *hale.Index, code string, n node) {
 	add := func(system, value string) {
+		if len(system) > MaxTokenLen || len(value) > MaxTokenLen {
+			return // see MaxTokenLen
+		}
 		if value != "" || system != "" {
 			idx.Tokens = append(idx.Tokens, hale.TokenValue{Param: code, System: system, Code: value})
 		}
@@ -191,6 +201,9 @@ func addReference(idx *hale.Index, code string, n node) {
 	}
 	if ref == "" || strings.HasPrefix(ref, "#") {
 		return
+	}
+	if len(ref) > MaxTokenLen {
+		return // see MaxTokenLen
 	}
 	rv := hale.ReferenceValue{Param: code, URL: ref}
 	if t, id, ok := ParseLocalReference(ref); ok {
