@@ -367,9 +367,7 @@ func responseEntry(req *Request, resp *Response) obj {
 	switch req.Return {
 	case ReturnMinimal:
 	case ReturnOutcome:
-		if resp.Outcome != "" {
-			r = append(r, kv{"outcome", info(resp.Outcome)})
-		}
+		r = append(r, kv{"outcome", info(resp.outcomeMessage())})
 	default:
 		if c := resp.content(); c != nil {
 			e = append(e, kv{"resource", c})

@@ -1,6 +1,7 @@
 package rest_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -142,5 +143,26 @@ func TestBatch(t *testing.T) {
 		}
 		c.do("POST", "", `{"resourceType":"Bundle","type":"collection"}`).want(t, 400)
 		c.do("POST", "", `{"resourceType":"Patient"}`).want(t, 400)
+	})
+}
+
+func TestTransactionPatchAndOutcomes(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		c.do("PUT", "/Patient/p", `{"resourceType":"Patient","id":"p"}`).want(t, 201)
+		patch := base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/active","value":true}]`))
+		b := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"` + patch + `"},"request":{"method":"PATCH","url":"Patient/p"}},
+		 {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]}`
+		r := c.do("POST", "", b, "Prefer: return=OperationOutcome").want(t, 200)
+		for i, e := range entries(r) {
+			if get(e, "response", "outcome", "resourceType") != "OperationOutcome" || get(e, "resource") != nil {
+				t.Errorf("entry %d: want an outcome and no resource: %v", i, e)
+			}
+		}
+		if g := c.do("GET", "/Patient/p", nil).want(t, 200); g.body["active"] != true || get(g.body, "meta", "versionId") != "2" {
+			t.Errorf("patch in transaction: %s", g.raw)
+		}
+		r = c.do("POST", "", strings.Replace(b, "Patient/p", "Patient/nope", 1), "Prefer: return=minimal").want(t, 404)
+		r.outcome(t)
 	})
 }

@@ -257,14 +257,7 @@ func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Req
 		case ReturnMinimal:
 			content = nil
 		case ReturnOutcome:
-			msg := resp.Outcome
-			if msg == "" {
-				msg = http.StatusText(resp.Status)
-				if resp.Location != "" {
-					msg += ": " + resp.Location
-				}
-			}
-			content = info(msg)
+			content = info(resp.outcomeMessage())
 			if resp.Status == http.StatusNoContent {
 				resp.Status = http.StatusOK
 			}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -109,6 +110,19 @@ func (r *Response) content() any {
 		return r.Object
 	}
 	return nil
+}
+
+// outcomeMessage is the text of the OperationOutcome that answers a
+// request with Prefer: return=OperationOutcome.
+func (r *Response) outcomeMessage() string {
+	if r.Outcome != "" {
+		return r.Outcome
+	}
+	msg := http.StatusText(r.Status)
+	if r.Location != "" {
+		msg += ": " + r.Location
+	}
+	return msg
 }
 
 // Do answers one request: writes in one write transaction, reads in one
