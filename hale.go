@@ -35,12 +35,25 @@ type Index struct {
 	Tokens     []TokenValue
 	Strings    []StringValue
 	References []ReferenceValue
+	Dates      []DateValue     // query.go
+	Numbers    []NumberValue   // query.go
+	Quantities []QuantityValue // query.go
+	URIs       []URIValue      // query.go
 }
 
 // TokenValue is one token search value (code, identifier, boolean, …).
 // For identifiers System is Identifier.system and Code Identifier.value.
+//
+// The core also stores derived rows under modified parameter names:
+// "code:text" string rows (CodeableConcept.text and Coding.display),
+// "identifier:of-type" token rows (System: the type's system, Code: the
+// type's code, "|", the identifier's value) and "subject:identifier" token
+// rows (Reference.identifier). Components of a composite parameter are
+// stored as rows named "<composite>#<n>" (n = 0, 1, …) whose Group ties
+// together the components of one composite element.
 type TokenValue struct {
 	Param  string // search parameter code, e.g. "identifier"
+	Group  int    // composite element number, 1-based; 0 outside composites
 	System string // may be empty
 	Code   string
 }
@@ -50,6 +63,7 @@ type TokenValue struct {
 // collapsed); Exact is the value as written, for :exact.
 type StringValue struct {
 	Param string
+	Group int
 	Norm  string
 	Exact string
 }
@@ -59,6 +73,7 @@ type StringValue struct {
 // the reference as written (for absolute and canonical references).
 type ReferenceValue struct {
 	Param      string
+	Group      int
 	TargetType string
 	TargetID   string
 	URL        string
