@@ -19,12 +19,13 @@ func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"":          {},
 		"fhir":      {""},
-		"search":    {"", "fhir"},
+		"search":    {"", "fhir", "fhirpath", "ucum"},
 		"sqlite":    {""},
 		"postgres":  {""},
 		"storetest": {""},
 		"rest":      {"", "fhir", "search"},
 		"demo":      {},
+		"ucum":      {},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
