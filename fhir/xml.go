@@ -514,6 +514,7 @@ func (r *xmlReader) content(t *TypeDef, path string, m map[string]any, isResourc
 			}
 			return r.errorf("unknown element <%s>", name)
 		}
+		n := r.push(name)
 		if !isResource && name == "id" {
 			return r.errorf("an element's id is an attribute in XML, not an <id> element")
 		}
@@ -529,7 +530,6 @@ func (r *xmlReader) content(t *TypeDef, path string, m map[string]any, isResourc
 				return r.errorf("element <%s> occurs more than once", name)
 			}
 		}
-		n := r.push(name)
 		if repeats {
 			if a, ok := m[name].([]any); ok {
 				r.pushIndex(len(a))
