@@ -10,6 +10,7 @@ package search
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,12 +21,22 @@ import (
 // param is a search parameter Hale indexes, with its compiled paths.
 type param struct {
 	def   *fhir.SearchParam
+	typ   hale.ParamType
+	paths []compiledPath
+	// components of a composite parameter, each with its own type and
+	// paths relative to the element the composite's paths select.
+	components []component
+}
+
+type component struct {
+	typ   hale.ParamType
 	paths []compiledPath
 }
 
 var (
 	registryMu sync.Mutex
 	registry   = map[string][]param{}
+	byURL      map[string]*fhir.SearchParam
 )
 
 // indexed returns the parameters of resourceType that Hale indexes.
@@ -37,9 +48,6 @@ func indexed(resourceType string) []param {
 	}
 	var ps []param
 	for _, sp := range fhir.SearchParams(resourceType) {
-		if sp.Type != "token" && sp.Type != "string" && sp.Type != "reference" {
-			continue
-		}
 		if p, ok := compileParam(resourceType, sp); ok {
 			ps = append(ps, p)
 		}
@@ -48,12 +56,31 @@ func indexed(resourceType string) []param {
 	return ps
 }
 
+// definition finds a search parameter by canonical URL (composite
+// components name theirs so).
+func definition(url string) *fhir.SearchParam {
+	if byURL == nil {
+		byURL = map[string]*fhir.SearchParam{}
+		for _, t := range fhir.ResourceTypes() {
+			for _, sp := range fhir.SearchParams(t) {
+				byURL[sp.URL] = sp
+			}
+		}
+	}
+	return byURL[url]
+}
+
 func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
-	if sp.Expression == "" {
+	switch sp.Type {
+	case "token", "string", "reference", "date", "number", "quantity", "uri", "composite":
+	default:
+		return param{}, false // special: _text, _content, … handled elsewhere
+	}
+	if sp.Expression == "" || sp.Code == "_id" || sp.Code == "_lastUpdated" {
 		return param{}, false
 	}
-	p := param{def: sp}
-	for _, member := range strings.Split(sp.Expression, "|") {
+	p := param{def: sp, typ: hale.ParamType(sp.Type)}
+	for _, member := range splitUnion(sp.Expression) {
 		cp, ok := compile(member)
 		if !ok {
 			return param{}, false
@@ -63,7 +90,44 @@ func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
 		}
 		p.paths = append(p.paths, cp)
 	}
+	if sp.Type == "composite" {
+		for _, c := range sp.Components {
+			def := definition(c.Definition)
+			if def == nil || def.Type == "composite" {
+				return param{}, false
+			}
+			comp := component{typ: hale.ParamType(def.Type)}
+			for _, member := range splitUnion(c.Expression) {
+				cp, ok := compileRelative(member)
+				if !ok {
+					return param{}, false
+				}
+				comp.paths = append(comp.paths, cp)
+			}
+			p.components = append(p.components, comp)
+		}
+	}
 	return p, len(p.paths) > 0
+}
+
+// splitUnion splits an expression on the top-level "|".
+func splitUnion(expr string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(expr); i++ {
+		switch expr[i] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case '|':
+			if depth == 0 {
+				out = append(out, expr[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, expr[start:])
 }
 
 // Supported reports whether Hale can search resourceType by the parameter
@@ -80,7 +144,9 @@ func Supported(resourceType, code string) bool {
 func SupportedParams(resourceType string) []*fhir.SearchParam {
 	var out []*fhir.SearchParam
 	for _, p := range indexed(resourceType) {
-		out = append(out, p.def)
+		if p.typ == hale.TypeToken || p.typ == hale.TypeString || p.typ == hale.TypeReference {
+			out = append(out, p.def)
+		}
 	}
 	return out
 }
@@ -106,15 +172,21 @@ const MaxTokenLen = 1024
 func Extract(resourceType string, res map[string]any) *hale.Index {
 	idx := &hale.Index{}
 	for _, p := range indexed(resourceType) {
+		code := p.def.Code
+		group := 0
 		for _, cp := range p.paths {
 			for _, n := range cp.eval(res) {
-				switch p.def.Type {
-				case "token":
-					addTokens(idx, p.def.Code, n)
-				case "string":
-					addStrings(idx, p.def.Code, n.v)
-				case "reference":
-					addReference(idx, p.def.Code, n)
+				if p.typ != hale.TypeComposite {
+					addValue(idx, p.typ, code, 0, n)
+					continue
+				}
+				group++
+				for i, c := range p.components {
+					for _, ccp := range c.paths {
+						for _, cn := range ccp.eval(n.v) {
+							addValue(idx, c.typ, code+"#"+strconv.Itoa(i), group, cn)
+						}
+					}
 				}
 			}
 		}
@@ -123,41 +195,78 @@ func Extract(resourceType string, res map[string]any) *hale.Index {
 	return idx
 }
 
-func addTokens(idx *hale.Index, code string, n node) {
-	add := func(system, value string) {
+// addValue adds the rows one selected value gives a parameter of type t.
+func addValue(idx *hale.Index, t hale.ParamType, code string, group int, n node) {
+	switch t {
+	case hale.TypeToken:
+		addTokens(idx, code, group, n)
+	case hale.TypeString:
+		addStrings(idx, code, group, n.v)
+	case hale.TypeReference:
+		addReference(idx, code, group, n)
+	case hale.TypeDate:
+		addDates(idx, code, group, n.v)
+	case hale.TypeNumber:
+		addNumbers(idx, code, group, n.v)
+	case hale.TypeQuantity:
+		addQuantities(idx, code, group, n.v)
+	case hale.TypeURI:
+		addURIs(idx, code, group, n.v)
+	}
+}
+
+func addTokens(idx *hale.Index, code string, group int, n node) {
+	add := func(param, system, value string) {
 		if len(system) > MaxTokenLen || len(value) > MaxTokenLen {
 			return // see MaxTokenLen
 		}
 		if value != "" || system != "" {
-			idx.Tokens = append(idx.Tokens, hale.TokenValue{Param: code, System: system, Code: value})
+			idx.Tokens = append(idx.Tokens, hale.TokenValue{Param: param, Group: group, System: system, Code: value})
+		}
+	}
+	text := func(s any) {
+		if s, ok := s.(string); ok && group == 0 {
+			addStrings(idx, code+":text", 0, s)
 		}
 	}
 	switch v := n.v.(type) {
 	case string:
-		add("", v)
+		add(code, "", v)
 	case bool:
 		if v {
-			add("", "true")
+			add(code, "", "true")
 		} else {
-			add("", "false")
+			add(code, "", "false")
 		}
 	case json.Number:
-		add("", v.String())
+		add(code, "", v.String())
 	case map[string]any:
-		if codings, ok := v["coding"].([]any); ok { // CodeableConcept
+		if codings, ok := v["coding"].([]any); ok || v["text"] != nil && v["value"] == nil && v["code"] == nil { // CodeableConcept
 			for _, c := range codings {
 				if cm, ok := c.(map[string]any); ok {
-					add(str(cm["system"]), str(cm["code"]))
+					add(code, str(cm["system"]), str(cm["code"]))
+					text(cm["display"])
 				}
 			}
+			text(v["text"])
 			return
 		}
 		if c, ok := v["code"].(string); ok { // Coding, Quantity
-			add(str(v["system"]), c)
+			add(code, str(v["system"]), c)
+			text(v["display"])
 			return
 		}
 		if val, ok := v["value"].(string); ok { // Identifier, ContactPoint
-			add(str(v["system"]), val)
+			add(code, str(v["system"]), val)
+			if typ, ok := v["type"].(map[string]any); ok { // Identifier.type → :of-type
+				codings, _ := typ["coding"].([]any)
+				for _, c := range codings {
+					if cm, ok := c.(map[string]any); ok && str(cm["code"]) != "" {
+						add(code+":of-type", str(cm["system"]), str(cm["code"])+"|"+val)
+					}
+				}
+				text(typ["text"])
+			}
 		}
 	}
 }
@@ -166,10 +275,10 @@ func addTokens(idx *hale.Index, code string, n node) {
 // matches (search.html#string).
 var stringKeys = []string{"text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country"}
 
-func addStrings(idx *hale.Index, code string, v any) {
+func addStrings(idx *hale.Index, code string, group int, v any) {
 	add := func(s string) {
 		if s = strings.TrimSpace(s); s != "" {
-			idx.Strings = append(idx.Strings, hale.StringValue{Param: code, Norm: Fold(s), Exact: s})
+			idx.Strings = append(idx.Strings, hale.StringValue{Param: code, Group: group, Norm: Fold(s), Exact: s})
 		}
 	}
 	switch v := v.(type) {
@@ -191,13 +300,16 @@ func addStrings(idx *hale.Index, code string, v any) {
 	}
 }
 
-func addReference(idx *hale.Index, code string, n node) {
+func addReference(idx *hale.Index, code string, group int, n node) {
 	var ref string
 	switch v := n.v.(type) {
 	case string: // canonical, uri
 		ref = v
 	case map[string]any:
 		ref = str(v["reference"])
+		if ident, ok := v["identifier"].(map[string]any); ok && group == 0 { // :identifier
+			addTokens(idx, code+":identifier", 0, node{v: ident})
+		}
 	}
 	if ref == "" || strings.HasPrefix(ref, "#") {
 		return
@@ -205,7 +317,7 @@ func addReference(idx *hale.Index, code string, n node) {
 	if len(ref) > MaxTokenLen {
 		return // see MaxTokenLen
 	}
-	rv := hale.ReferenceValue{Param: code, URL: ref}
+	rv := hale.ReferenceValue{Param: code, Group: group, URL: ref}
 	if t, id, ok := ParseLocalReference(ref); ok {
 		if n.filter != "" && n.filter != t {
 			return
@@ -255,6 +367,10 @@ func dedupe(idx *hale.Index) {
 	idx.Tokens = uniq(idx.Tokens)
 	idx.Strings = uniq(idx.Strings)
 	idx.References = uniq(idx.References)
+	idx.Dates = uniq(idx.Dates)
+	idx.Numbers = uniq(idx.Numbers)
+	idx.Quantities = uniq(idx.Quantities)
+	idx.URIs = uniq(idx.URIs)
 }
 
 func uniq[T comparable](xs []T) []T {

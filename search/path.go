@@ -24,6 +24,12 @@ type compiledPath struct {
 	steps []step
 }
 
+// compileRelative compiles a path that starts at an element rather than
+// at a resource type, as composite components do ("value.as(Quantity)").
+func compileRelative(expr string) (compiledPath, bool) {
+	return compile("X." + strings.TrimSpace(expr))
+}
+
 // compile turns one union member like "Patient.name.family" or
 // "(Observation.value as CodeableConcept)" into steps.
 func compile(expr string) (compiledPath, bool) {
@@ -128,8 +134,9 @@ type node struct {
 	filter string // resolve() is T: only references to T count
 }
 
-// eval applies the compiled steps to a resource.
-func (cp compiledPath) eval(res map[string]any) []node {
+// eval applies the compiled steps to a resource (or, for a relative
+// path, to an element).
+func (cp compiledPath) eval(res any) []node {
 	cur := []node{{v: res}}
 	for _, s := range cp.steps {
 		var next []node
