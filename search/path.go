@@ -46,7 +46,7 @@ func compile(expr string) (compiledPath, bool) {
 		}
 	}
 	parts, ok := splitDots(e)
-	if !ok || len(parts) < 2 || !isIdent(parts[0]) {
+	if !ok || !isIdent(parts[0]) {
 		return compiledPath{}, false
 	}
 	cp := compiledPath{root: parts[0]}

@@ -41,7 +41,6 @@ func TestCompile(t *testing.T) {
 		"Bundle.entry[0].resource",
 		"Patient.telecom.where(system=phone)",
 		"",
-		"Patient",
 	}
 	for _, e := range bad {
 		if _, good := compile(e); good {

@@ -204,3 +204,10 @@ func addURIs(idx *hale.Index, param string, group int, v any) {
 		idx.URIs = append(idx.URIs, hale.URIValue{Param: param, Group: group, URI: s})
 	}
 }
+
+func jsonNumber(s string) json.Number {
+	if s == "" || strings.ContainsAny(s, " +") {
+		return json.Number("x") // not a number
+	}
+	return json.Number(s)
+}
