@@ -116,6 +116,10 @@ type Clause struct {
 	// For a composite clause Values is empty; each alternative is one
 	// element of Composite.
 	Composite [][]Clause
+	// Or, when set, makes the clause hold when any of its clauses holds;
+	// the other fields are then unused. Compartment searches use it
+	// (Patient/1/Observation: subject or performer refers to Patient/1).
+	Or []Clause
 }
 
 // Chain is the target side of a chained reference parameter.
