@@ -81,7 +81,7 @@ type litNode struct {
 	v Collection
 }
 
-func (n *litNode) pos() int                                  { return n.p }
+func (n *litNode) pos() int                                      { return n.p }
 func (n *litNode) eval(*evalCtx, Collection) (Collection, error) { return n.v, nil }
 
 type specialNode struct {
@@ -440,6 +440,9 @@ func (n *typeOpNode) eval(c *evalCtx, in Collection) (Collection, error) {
 	}
 	if n.op == "is" {
 		return boolColl(n.ts.matches(r[0], false)), nil
+	}
+	if err := n.ts.check(); err != nil {
+		return nil, at(err, c.expr, n.p)
 	}
 	if n.ts.matches(r[0], true) {
 		return r, nil

@@ -283,6 +283,9 @@ func containsSame(col Collection, it Item) bool {
 }
 
 func fnOfType(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
+	if err := n.ts.check(); err != nil {
+		return nil, err
+	}
 	var out Collection
 	for _, it := range f {
 		if n.ts.matches(it, true) {
@@ -302,17 +305,17 @@ func fnIs(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 	return nil, errorf("is() on a collection of %d items", len(f))
 }
 
+// fnAs is the as() function. On several items it filters as ofType does
+// (R4's own invariants, e.g. dom-3, call descendants().as(canonical)); in
+// Strict mode that is an error, as FHIRPath N1 has it.
 func fnAs(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
-	switch len(f) {
-	case 0:
-		return nil, nil
-	case 1:
-		if n.ts.matches(f[0], true) {
-			return f, nil
-		}
-		return nil, nil
+	if err := n.ts.check(); err != nil {
+		return nil, err
 	}
-	return nil, errorf("as() on a collection of %d items", len(f))
+	if len(f) > 1 && c.env.Strict {
+		return nil, errorf("as() on a collection of %d items", len(f))
+	}
+	return fnOfType(c, n, f)
 }
 
 func fnSingle(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
@@ -1303,10 +1306,10 @@ func fnSort(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 			cmp := 0
 			switch {
 			case len(x) == 0 && len(y) == 0:
-			case len(x) == 0:
-				cmp = -1
+			case len(x) == 0: // empty sorts first, in either direction
+				return true
 			case len(y) == 0:
-				cmp = 1
+				return false
 			default:
 				vx, _ := x[0].sys()
 				vy, _ := y[0].sys()

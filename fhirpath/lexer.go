@@ -12,17 +12,17 @@ import (
 type tokKind uint8
 
 const (
-	tEOF     tokKind = iota
-	tIdent           // identifier or keyword
-	tDelim           // `delimited identifier`
-	tString          // 'string'
-	tNumber          // 123, 1.5
-	tDate            // @2015-02-04 (text without @)
-	tDateTime        // @2015-02-04T14:34
-	tTime            // @T14:34 (text without @T)
-	tSpecial         // $this, $index, $total (text without $)
-	tExt             // %name or %`name` or %'name' (text without %)
-	tPunct           // operators and brackets
+	tEOF      tokKind = iota
+	tIdent            // identifier or keyword
+	tDelim            // `delimited identifier`
+	tString           // 'string'
+	tNumber           // 123, 1.5
+	tDate             // @2015-02-04 (text without @)
+	tDateTime         // @2015-02-04T14:34
+	tTime             // @T14:34 (text without @T)
+	tSpecial          // $this, $index, $total (text without $)
+	tExt              // %name or %`name` or %'name' (text without %)
+	tPunct            // operators and brackets
 )
 
 type token struct {

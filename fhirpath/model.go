@@ -168,6 +168,8 @@ func (nt *nodeType) children() {
 			}
 			ref := childRef{json: el.Name}
 			switch {
+			case el.Name == "id" && nt.kind != ntComplex && nt.kind != ntPrimitive:
+				ref.nt = typeOf("id") // Resource.id is an id (R4 writes its type as System.String)
 			case len(nt.def.Children(el.Path)) > 0:
 				tn := "BackboneElement"
 				if len(el.Types) == 1 {

@@ -374,14 +374,24 @@ func (p *parser) typeSpecifier() (typeSpec, error) {
 		n, _ := p.identifier()
 		ts = typeSpec{ns: id.text, name: n.text}
 	}
-	if ts.ns == "" && typeOf(ts.name) == nil && systemKind(ts.name) == sysNone && ts.name != "Any" {
-		return ts, &Error{Expr: p.src, Pos: id.pos, Class: ClassSemantic, Msg: "unknown type " + ts.name}
-	}
+	// An unknown name is no match for is (R4's dom-r4b tests for R4B
+	// types) and an error for as and ofType, raised when they run.
+	ts.unknown = ts.ns == "" && typeOf(ts.name) == nil && systemKind(ts.name) == sysNone && ts.name != "Any"
 	return ts, nil
 }
 
 // typeSpec is a type named in is, as or ofType.
-type typeSpec struct{ ns, name string }
+type typeSpec struct {
+	ns, name string
+	unknown  bool
+}
+
+func (ts typeSpec) check() error {
+	if ts.unknown {
+		return &Error{Pos: -1, Class: ClassExecution, Msg: "unknown type " + ts.name}
+	}
+	return nil
+}
 
 func (ts typeSpec) String() string {
 	if ts.ns == "" {
