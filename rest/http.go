@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/fhir"
 )
 
 // Handler returns the FHIR REST API as an http.Handler to be mounted at
@@ -203,6 +204,15 @@ func route(req *Request, path string) error {
 		req.Type, req.ID = seg[0], seg[1]
 	case len(seg) == 3 && special(seg[2]):
 		req.Type, req.ID, req.Op = seg[0], seg[1], seg[2]
+	case len(seg) == 3 && (req.Method == "GET" || req.Method == "HEAD"):
+		// Compartment search: [base]/Patient/123/Observation or …/*
+		if !fhir.IsResourceType(seg[0]) || seg[2] != "*" && !fhir.IsResourceType(seg[2]) {
+			return hale.Errorf(hale.KindNotFound, "no FHIR interaction at [base]/%s", path)
+		}
+		req.Compartment = &Compartment{Type: seg[0], ID: seg[1]}
+		if seg[2] != "*" {
+			req.Type = seg[2]
+		}
 	case len(seg) == 4 && seg[2] == "_history":
 		req.Type, req.ID, req.Op, req.VersionID = seg[0], seg[1], seg[2], seg[3]
 	default:
@@ -210,12 +220,6 @@ func route(req *Request, path string) error {
 	}
 	if req.Op == "metadata" && (req.Type != "" || req.Method != "GET" && req.Method != "HEAD") {
 		return hale.Errorf(hale.KindNotFound, "no FHIR interaction at [base]/%s", path)
-	}
-	if req.Type == "" && req.Op == "" && req.Method != "POST" {
-		return hale.Errorf(hale.KindNotSupported, "system-wide search is not implemented yet; search a resource type ([base]/Patient?...)")
-	}
-	if req.Type == "" && req.Op == "_search" {
-		return hale.Errorf(hale.KindNotSupported, "system-wide search is not implemented yet")
 	}
 	return nil
 }

@@ -82,10 +82,17 @@ type Request struct {
 	IfMatch, IfNoneMatch, IfNoneExist string
 	IfModifiedSince                   time.Time
 
+	// Compartment, for a compartment search ([base]/Patient/1/Observation
+	// or [base]/Patient/1/*), names the compartment's owner.
+	Compartment *Compartment
+
 	Return string // Prefer: return=…
 	Strict bool   // Prefer: handling=strict
 	Base   string // FHIR base URL, for absolute links
 }
+
+// Compartment is a compartment owner: Patient/123.
+type Compartment struct{ Type, ID string }
 
 // Response is the answer to a Request. Body holds a stored resource's
 // JSON as is; Object holds something built for this answer (a bundle, an
@@ -210,7 +217,7 @@ func (s *Service) read(ctx context.Context, r hale.Reader, req *Request) (*Respo
 		return s.history(ctx, r, req)
 	case get && req.Type != "" && req.ID != "" && req.Op == "":
 		return s.readCurrent(ctx, r, req)
-	case (get && req.Op == "" || req.Method == "POST" && req.Op == "_search") && req.Type != "" && req.ID == "":
+	case (get && req.Op == "" || req.Method == "POST" && req.Op == "_search") && req.ID == "":
 		return s.search(ctx, r, req)
 	}
 	return nil, notAllowed(req)

@@ -18,6 +18,9 @@ import (
 // Prefer: handling=strict. Results are in id order, paged with _count and
 // _offset; total is exact.
 func (s *Service) search(ctx context.Context, r hale.Reader, req *Request) (*Response, error) {
+	if sr, ok := r.(hale.Searcher); ok {
+		return s.searchset(ctx, r, sr, req)
+	}
 	q, err := search.Parse(req.Type, req.Query)
 	if err != nil {
 		return nil, err

@@ -387,3 +387,38 @@ func uniq[T comparable](xs []T) []T {
 	}
 	return out
 }
+
+// ReferenceTargets returns the local references ("Type/id") a resource
+// makes through a reference parameter ("*": every reference parameter),
+// for _include.
+func ReferenceTargets(resourceType string, res map[string]any, code string) []hale.ReferenceValue {
+	var out []hale.ReferenceValue
+	for _, p := range indexed(resourceType) {
+		if p.typ != hale.TypeReference || code != "*" && p.def.Code != code {
+			continue
+		}
+		idx := &hale.Index{}
+		for _, cp := range p.paths {
+			for _, n := range cp.eval(res) {
+				addReference(idx, p.def.Code, 0, n)
+			}
+		}
+		for _, r := range idx.References {
+			if r.TargetID != "" {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// ReferenceParams lists the reference parameters of resourceType.
+func ReferenceParams(resourceType string) []string {
+	var out []string
+	for _, p := range indexed(resourceType) {
+		if p.typ == hale.TypeReference {
+			out = append(out, p.def.Code)
+		}
+	}
+	return out
+}

@@ -1,0 +1,302 @@
+package rest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/search"
+)
+
+// maxIncludes bounds the resources _include and _revinclude may add to
+// one page, so a search cannot pull in the whole database.
+const maxIncludes = 1000
+
+// searchset implements search at type, system and compartment level
+// (search.html, http.html#search) on a store that runs Queries: the
+// parameters become a hale.Query (package search), the store returns one
+// page in sort order, and this function adds _include and _revinclude
+// resources, applies _summary and _elements, and writes the links. Paging
+// uses an opaque cursor (_cursor), so next links stay correct while
+// others write.
+func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher, req *Request) (*Response, error) {
+	var types []string
+	switch {
+	case req.Type != "":
+		types = []string{req.Type}
+	case req.Compartment != nil:
+		types = compartmentTypes(req.Compartment.Type)
+	}
+	parsed, err := search.ParseRequest(types, req.Query, search.Options{DefaultCount: s.DefaultCount, MaxCount: s.MaxCount, Now: s.Now})
+	if err != nil {
+		return nil, err
+	}
+	if req.Strict && len(parsed.Ignored) > 0 {
+		return nil, hale.Errorf(hale.KindInvalid, "search parameter %q is not supported here", parsed.Ignored[0])
+	}
+	if req.Compartment != nil {
+		c, err := compartmentClause(req.Compartment, req.Type)
+		if err != nil {
+			return nil, err
+		}
+		parsed.Query.Where = append(parsed.Query.Where, c)
+	}
+	if v := req.Query.Get("_cursor"); v != "" {
+		cur, err := decodeCursor(v)
+		if err != nil {
+			return nil, err
+		}
+		parsed.Query.After = cur
+	}
+	q := parsed.Query
+	if parsed.Offset > 0 && q.After == nil {
+		q.Count += parsed.Offset
+	}
+	res, err := sr.Search(ctx, &q)
+	if err != nil {
+		return nil, err
+	}
+	page := res.Versions
+	if parsed.Offset > 0 && q.After == nil {
+		page = page[min(parsed.Offset, len(page)):]
+	}
+
+	entries := make([]any, 0, len(page))
+	seen := map[string]bool{}
+	for i := range page {
+		v := &page[i]
+		seen[v.Type+"/"+v.ID] = true
+		e, err := s.entry(req, v, "match", parsed)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	included, err := s.includes(ctx, r, sr, page, parsed, seen)
+	if err != nil {
+		return nil, err
+	}
+	for i := range included {
+		e, err := s.entry(req, &included[i], "include", parsed)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	if len(parsed.Ignored) > 0 {
+		entries = append(entries, obj{
+			{"resource", outcome([]hale.Issue{{Severity: "warning", Code: "not-supported",
+				Diagnostics: "ignored unsupported search parameters: " + strings.Join(parsed.Ignored, ", ")}})},
+			{"search", obj{{"mode", "outcome"}}},
+		})
+	}
+	self := *req
+	self.Query = parsed.Applied
+	links := []any{obj{{"relation", "self"}, {"url", searchURL(&self, "")}}}
+	if res.Next != nil && q.Count > 0 {
+		links = append(links, obj{{"relation", "next"}, {"url", searchURL(&self, encodeCursor(res.Next))}})
+	}
+	b := obj{{"resourceType", "Bundle"}, {"id", newID()}, {"meta", obj{{"lastUpdated", instant(s.now())}}}, {"type", "searchset"}}
+	if res.Total >= 0 {
+		b = append(b, kv{"total", res.Total})
+	}
+	b = append(b, kv{"link", links})
+	if len(entries) > 0 {
+		b = append(b, kv{"entry", entries})
+	}
+	return &Response{Status: http.StatusOK, Object: b}, nil
+}
+
+func (s *Service) entry(req *Request, v *hale.Version, mode string, parsed *search.Request) (obj, error) {
+	var content any = json.RawMessage(v.Data)
+	if parsed.Summary == "true" || parsed.Summary == "text" || parsed.Summary == "data" || len(parsed.Elements) > 0 {
+		res, err := fhir.Decode(v.Data)
+		if err != nil {
+			return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.search", Err: err}
+		}
+		content = summarize(res, parsed.Summary, parsed.Elements)
+	}
+	return obj{
+		{"fullUrl", req.Base + "/" + v.Type + "/" + v.ID},
+		{"resource", content},
+		{"search", obj{{"mode", mode}}},
+	}, nil
+}
+
+// includes returns the resources _include and _revinclude add to a page
+// (search.html#include), following :iterate until nothing new appears.
+func (s *Service) includes(ctx context.Context, r hale.Reader, sr hale.Searcher, page []hale.Version, parsed *search.Request, seen map[string]bool) ([]hale.Version, error) {
+	if len(parsed.Includes) == 0 && len(parsed.RevIncludes) == 0 {
+		return nil, nil
+	}
+	var out []hale.Version
+	frontier := page
+	for round := 0; len(frontier) > 0 && round < 4; round++ {
+		var next []hale.Version
+		add := func(v *hale.Version) bool {
+			key := v.Type + "/" + v.ID
+			if seen[key] || len(out) >= maxIncludes {
+				return false
+			}
+			seen[key] = true
+			out = append(out, *v)
+			next = append(next, *v)
+			return true
+		}
+		for _, inc := range parsed.Includes {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			for i := range frontier {
+				v := &frontier[i]
+				if v.Type != inc.Source {
+					continue
+				}
+				res, err := fhir.Decode(v.Data)
+				if err != nil {
+					return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.include", Err: err}
+				}
+				for _, ref := range search.ReferenceTargets(v.Type, res, inc.Param) {
+					if inc.Target != "" && ref.TargetType != inc.Target || seen[ref.TargetType+"/"+ref.TargetID] {
+						continue
+					}
+					t, err := r.Current(ctx, ref.TargetType, ref.TargetID)
+					if hale.IsKind(err, hale.KindNotFound) {
+						continue
+					}
+					if err != nil {
+						return nil, err
+					}
+					if !t.Deleted {
+						add(t)
+					}
+				}
+			}
+		}
+		for _, inc := range parsed.RevIncludes {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			var targets []hale.Value
+			for i := range frontier {
+				if inc.Target == "" || frontier[i].Type == inc.Target {
+					targets = append(targets, hale.Value{TargetType: frontier[i].Type, TargetID: frontier[i].ID})
+				}
+			}
+			if len(targets) == 0 {
+				continue
+			}
+			params := []string{inc.Param}
+			if inc.Param == "*" {
+				params = search.ReferenceParams(inc.Source)
+			}
+			var or []hale.Clause
+			for _, p := range params {
+				or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: targets})
+			}
+			q := hale.Query{Types: []string{inc.Source}, Where: []hale.Clause{{Or: or}}, Count: maxIncludes}
+			res, err := sr.Search(ctx, &q)
+			if err != nil {
+				return nil, err
+			}
+			for i := range res.Versions {
+				add(&res.Versions[i])
+			}
+		}
+		frontier = next
+	}
+	return out, nil
+}
+
+// compartmentClause limits a search to a compartment
+// (compartmentdefinition.html): the resource refers to the compartment's
+// owner through any of the parameters the CompartmentDefinition lists.
+//
+// For [base]/Patient/1/* (typ ""), the clause is the union over the
+// parameters of every type in the compartment.
+func compartmentClause(c *Compartment, typ string) (hale.Clause, error) {
+	var params []string
+	if typ == "" {
+		set := map[string]bool{}
+		for _, t := range compartmentTypes(c.Type) {
+			for _, p := range fhir.CompartmentParams(c.Type, t) {
+				if !set[p] {
+					set[p] = true
+					params = append(params, p)
+				}
+			}
+		}
+	} else {
+		params = fhir.CompartmentParams(c.Type, typ)
+	}
+	if len(params) == 0 && typ != c.Type {
+		return hale.Clause{}, hale.Errorf(hale.KindNotFound, "%s resources are not in the %s compartment", typ, c.Type)
+	}
+	var or []hale.Clause
+	for _, p := range params {
+		if p == "{def}" {
+			continue
+		}
+		or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: []hale.Value{{TargetType: c.Type, TargetID: c.ID}}})
+	}
+	if typ == c.Type || typ == "" {
+		or = append(or, hale.Clause{Param: "_id", Type: hale.TypeID, Values: []hale.Value{{Code: c.ID}}})
+	}
+	return hale.Clause{Or: or}, nil
+}
+
+// searchURL is the URL of a search with the given (applied) parameters
+// and, for a next link, the cursor.
+func searchURL(req *Request, cursor string) string {
+	q := url.Values{}
+	for k, vs := range req.Query {
+		q[k] = vs
+	}
+	if cursor != "" {
+		q.Set("_cursor", cursor)
+	}
+	u := req.Base
+	if req.Compartment != nil {
+		u += "/" + req.Compartment.Type + "/" + req.Compartment.ID
+	}
+	if req.Type != "" {
+		u += "/" + req.Type
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+func encodeCursor(c *hale.Cursor) string {
+	data, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+func decodeCursor(s string) (*hale.Cursor, error) {
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	var c hale.Cursor
+	if err == nil {
+		err = json.Unmarshal(data, &c)
+	}
+	if err != nil || c.ID == "" {
+		return nil, hale.Errorf(hale.KindInvalid, "_cursor: not a paging cursor this server issued")
+	}
+	return &c, nil
+}
+
+// compartmentTypes lists the resource types of a compartment.
+func compartmentTypes(compartment string) []string {
+	var out []string
+	for _, t := range fhir.ResourceTypes() {
+		if len(fhir.CompartmentParams(compartment, t)) > 0 || t == compartment {
+			out = append(out, t)
+		}
+	}
+	return out
+}
