@@ -20,12 +20,15 @@ func TestImportDirection(t *testing.T) {
 		"":          {},
 		"fhir":      {""},
 		"search":    {"", "fhir", "fhirpath", "ucum"},
-		"sqlite":    {""},
-		"postgres":  {""},
+		"sqlite":    {"", "internal/sqlsearch"},
+		"postgres":  {"", "internal/sqlsearch"},
 		"storetest": {""},
 		"rest":      {"", "fhir", "search"},
 		"demo":      {},
 		"ucum":      {},
+
+		// The SQL compiler of Search, which both engines share.
+		"internal/sqlsearch": {""},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)

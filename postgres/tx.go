@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/internal/sqlsearch"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,8 +28,10 @@ type tx struct {
 }
 
 var (
-	_ hale.Reader = (*reader)(nil)
-	_ hale.Tx     = (*tx)(nil)
+	_ hale.Reader   = (*reader)(nil)
+	_ hale.Searcher = (*reader)(nil)
+	_ hale.Tx       = (*tx)(nil)
+	_ hale.Searcher = (*tx)(nil)
 )
 
 // versionColumns is the column list scanVersion reads, in order.
@@ -173,143 +176,84 @@ func (r *reader) History(ctx context.Context, q hale.HistoryQuery) ([]hale.Versi
 }
 
 // Find returns the ids of current, not deleted resources of type typ that
-// satisfy every match. Each Match becomes one "r.id IN (…)" condition
-// whose subquery is answered from that index table's find index; a Match
-// without Values matches nothing (an empty OR is false).
+// satisfy every match, in id order; it is a Search without sort keys or
+// data (internal/sqlsearch). A Match without Values matches nothing (an
+// empty OR is false).
 func (r *reader) Find(ctx context.Context, typ string, matches []hale.Match, limit int) ([]string, error) {
-	const op = "postgres.Find"
-	var a args
-	query := "SELECT r.id FROM resource r WHERE r.type = " + a.add(typ) + " AND NOT r.deleted"
-	for _, m := range matches {
-		if len(m.Values) == 0 {
-			return nil, nil
-		}
-		cond, err := matchSQL(&a, typ, m)
-		if err != nil {
-			return nil, &hale.Error{Kind: hale.KindInternal, Op: op, Message: err.Error()}
-		}
-		query += " AND " + cond
-	}
-	query += " ORDER BY r.id"
-	if limit > 0 {
-		query += " LIMIT " + a.add(limit)
-	}
-	rows, err := r.tx.Query(ctx, query, a...)
+	ids, err := sqlsearch.Find(ctx, dialect{}, r.query, typ, matches, limit)
 	if err != nil {
-		return nil, internal(op, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, internal(op, err)
+		return nil, internal("postgres.Find", err)
 	}
 	return ids, nil
 }
 
-// indexedChars is how many leading characters of idx_string.norm the
-// find index holds (see the migration).
-const indexedChars = 200
-
-// matchSQL returns the condition on r.id for one Match. Every value is a
-// bound parameter.
-func matchSQL(a *args, typ string, m hale.Match) (string, error) {
-	var alts []string
-	var table string
-	switch m.Kind {
-	case hale.MatchID:
-		for _, v := range m.Values {
-			alts = append(alts, a.add(v.Code))
-		}
-		return "r.id IN (" + strings.Join(alts, ", ") + ")", nil
-	case hale.MatchToken:
-		table = "idx_token"
-		for _, v := range m.Values {
-			switch {
-			case v.AnyCode && v.NoSystem:
-				alts = append(alts, "system = ''")
-			case v.AnyCode:
-				alts = append(alts, "system = "+a.add(v.System))
-			case v.NoSystem:
-				alts = append(alts, "(system = '' AND code = "+a.add(v.Code)+")")
-			case v.System != "":
-				alts = append(alts, "(code = "+a.add(v.Code)+" AND system = "+a.add(v.System)+")")
-			default:
-				alts = append(alts, "code = "+a.add(v.Code))
-			}
-		}
-	case hale.MatchString:
-		table = "idx_string"
-		for _, v := range m.Values {
-			alts = append(alts, prefixMatch(a, v.Code))
-		}
-	case hale.MatchStringExact:
-		table = "idx_string"
-		for _, v := range m.Values {
-			alts = append(alts, "exact = "+a.add(v.Code))
-		}
-	case hale.MatchStringContains:
-		table = "idx_string"
-		for _, v := range m.Values {
-			alts = append(alts, "strpos(norm, "+a.add(v.Code)+") > 0")
-		}
-	case hale.MatchReference:
-		table = "idx_reference"
-		for _, v := range m.Values {
-			switch {
-			case v.URL != "":
-				alts = append(alts, "url = "+a.add(v.URL))
-			case v.TargetType != "":
-				alts = append(alts, "(target_id = "+a.add(v.TargetID)+" AND target_type = "+a.add(v.TargetType)+")")
-			default:
-				alts = append(alts, "target_id = "+a.add(v.TargetID))
-			}
-		}
-	default:
-		return "", fmt.Errorf("unknown match kind %d for parameter %q", m.Kind, m.Param)
+// Search runs a search (query.go), compiled by internal/sqlsearch.
+// Returns KindInvalid for a query the store cannot run, such as a cursor
+// from another search.
+func (r *reader) Search(ctx context.Context, q *hale.Query) (*hale.SearchResult, error) {
+	res, err := sqlsearch.Search(ctx, dialect{}, r.query, q)
+	if err != nil {
+		return nil, internal("postgres.Search", err)
 	}
-	return "r.id IN (SELECT id FROM " + table + " WHERE type = " + a.add(typ) + " AND param = " + a.add(m.Param) +
-		" AND (" + strings.Join(alts, " OR ") + "))", nil
+	return res, nil
 }
 
-// prefixMatch is "norm starts with p" as index ranges: on the indexed
+// query is the sqlsearch.Querier on r's transaction.
+func (r *reader) query(ctx context.Context, st sqlsearch.Statement, row func(scan func(...any) error) error) error {
+	rows, err := r.tx.Query(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// dialect is PostgreSQL's sqlsearch.Dialect.
+type dialect struct{}
+
+func (dialect) Placeholder(n int) string { return "$" + strconv.Itoa(n) }
+
+// UnionAlternatives: the planner answers an OR of index conditions with
+// a bitmap OR of index scans.
+func (dialect) UnionAlternatives() bool { return false }
+
+// indexedChars is how many leading characters of idx_string.norm the
+// find index holds (see migration 0001).
+const indexedChars = 200
+
+// NormPrefix is "norm starts with p" as index ranges: on the indexed
 // left(norm, 200), which the find index serves, and, when p is longer
 // than that, on the whole norm as well.
-func prefixMatch(a *args, p string) string {
+func (dialect) NormPrefix(w *sqlsearch.Writer, col, p string) {
 	head := p
 	if utf8.RuneCountInString(p) > indexedChars {
 		head = string([]rune(p)[:indexedChars])
 	}
-	cond := "left(norm, 200) >= " + a.add(head)
-	if end, ok := prefixEnd(head); ok {
-		cond += " AND left(norm, 200) < " + a.add(end)
-	}
+	w.SQL("(")
+	sqlsearch.Range(w, "left("+col+", 200)", head)
 	if head != p {
-		cond += " AND norm >= " + a.add(p)
-		if end, ok := prefixEnd(p); ok {
-			cond += " AND norm < " + a.add(end)
-		}
+		w.SQL(" AND ")
+		sqlsearch.Range(w, col, p)
 	}
-	return "(" + cond + ")"
+	w.SQL(")")
 }
 
-// prefixEnd returns the smallest string greater than every string that
-// starts with p, so that "starts with p" is the range [p, end) in the "C"
-// collation. UTF-8 byte order is code point order, so it is p with its
-// last code point incremented (dropping trailing U+10FFFF). ok is false
-// when no such bound exists (p empty or all U+10FFFF).
-func prefixEnd(p string) (end string, ok bool) {
-	for p != "" {
-		r, size := utf8.DecodeLastRuneInString(p)
-		p = p[:len(p)-size]
-		if r == utf8.MaxRune || r == utf8.RuneError && size == 1 {
-			continue
-		}
-		r++
-		if r >= 0xD800 && r <= 0xDFFF { // surrogates are not encodable
-			r = 0xE000
-		}
-		return p + string(r), true
-	}
-	return "", false
+// Contains uses strpos, not LIKE: nothing to escape.
+func (dialect) Contains(w *sqlsearch.Writer, col, s string) {
+	w.SQL("strpos(", col, ", ")
+	w.Arg(s)
+	w.SQL(") > 0")
+}
+
+func (dialect) StartsWith(w *sqlsearch.Writer, s, col string) {
+	w.SQL("starts_with(")
+	w.Arg(s)
+	w.SQL("::text, ", col, ")")
 }
 
 // Count returns the number of current, not deleted resources of type typ,
@@ -375,7 +319,9 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	}
 	data := v.Data
 	if v.Deleted {
-		data = nil
+		// A deleted version has no data and no index rows: index rows
+		// exist only for live resources (internal/sqlsearch relies on it).
+		data, idx = nil, nil
 	}
 	var current, inserted, pointed *int64
 	err := t.tx.QueryRow(ctx, putVersion, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), v.Method,
@@ -418,37 +364,93 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 // of every earlier writer of the resource.
 func (t *tx) replaceIndex(ctx context.Context, typ, id string, idx *hale.Index) error {
 	b := &pgx.Batch{}
-	for _, table := range []string{"idx_token", "idx_string", "idx_reference"} {
+	for _, table := range indexTables {
 		b.Queue("DELETE FROM "+table+" WHERE type = $1 AND id = $2", typ, id)
 	}
-	if idx != nil && len(idx.Tokens) > 0 {
-		var params, systems, codes []string
-		for _, tv := range idx.Tokens {
-			params, systems, codes = append(params, tv.Param), append(systems, tv.System), append(codes, tv.Code)
-		}
-		b.Queue(`INSERT INTO idx_token (type, id, param, system, code)
-			SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])`, typ, id, params, systems, codes)
+	if idx == nil {
+		idx = &hale.Index{}
 	}
-	if idx != nil && len(idx.Strings) > 0 {
-		var params, norms, exacts []string
-		for _, sv := range idx.Strings {
-			params, norms, exacts = append(params, sv.Param), append(norms, sv.Norm), append(exacts, sv.Exact)
+	if n := len(idx.Tokens); n > 0 {
+		params, groups, systems, codes := make([]string, n), make([]int32, n), make([]string, n), make([]string, n)
+		for i, x := range idx.Tokens {
+			params[i], groups[i], systems[i], codes[i] = x.Param, int32(x.Group), x.System, x.Code
 		}
-		b.Queue(`INSERT INTO idx_string (type, id, param, norm, exact)
-			SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])`, typ, id, params, norms, exacts)
+		b.Queue(`INSERT INTO idx_token (type, id, param, grp, system, code)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[], $6::text[])`,
+			typ, id, params, groups, systems, codes)
 	}
-	if idx != nil && len(idx.References) > 0 {
-		var params, types, ids, urls []string
-		for _, rv := range idx.References {
-			params, types = append(params, rv.Param), append(types, rv.TargetType)
-			ids, urls = append(ids, rv.TargetID), append(urls, rv.URL)
+	if n := len(idx.Strings); n > 0 {
+		params, groups, norms, exacts := make([]string, n), make([]int32, n), make([]string, n), make([]string, n)
+		for i, x := range idx.Strings {
+			params[i], groups[i], norms[i], exacts[i] = x.Param, int32(x.Group), x.Norm, x.Exact
 		}
-		b.Queue(`INSERT INTO idx_reference (type, id, param, target_type, target_id, url)
-			SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[])`,
-			typ, id, params, types, ids, urls)
+		b.Queue(`INSERT INTO idx_string (type, id, param, grp, norm, exact)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[], $6::text[])`,
+			typ, id, params, groups, norms, exacts)
+	}
+	if n := len(idx.References); n > 0 {
+		params, groups := make([]string, n), make([]int32, n)
+		types, ids, urls := make([]string, n), make([]string, n), make([]string, n)
+		for i, x := range idx.References {
+			params[i], groups[i], types[i], ids[i], urls[i] = x.Param, int32(x.Group), x.TargetType, x.TargetID, x.URL
+		}
+		b.Queue(`INSERT INTO idx_reference (type, id, param, grp, target_type, target_id, url)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::text[])`,
+			typ, id, params, groups, types, ids, urls)
+	}
+	if n := len(idx.Dates); n > 0 {
+		params, groups, los, his := make([]string, n), make([]int32, n), make([]int64, n), make([]int64, n)
+		for i, x := range idx.Dates {
+			params[i], groups[i], los[i], his[i] = x.Param, int32(x.Group), x.Lo, x.Hi
+		}
+		b.Queue(`INSERT INTO idx_date (type, id, param, grp, lo, hi)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[])`,
+			typ, id, params, groups, los, his)
+	}
+	if n := len(idx.Numbers); n > 0 {
+		params, groups := make([]string, n), make([]int32, n)
+		values, los, his := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i, x := range idx.Numbers {
+			params[i], groups[i], values[i], los[i], his[i] = x.Param, int32(x.Group), x.Value, x.Lo, x.Hi
+		}
+		b.Queue(`INSERT INTO idx_number (type, id, param, grp, value, lo, hi)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::float8[], $6::float8[], $7::float8[])`,
+			typ, id, params, groups, values, los, his)
+	}
+	if n := len(idx.Quantities); n > 0 {
+		params, groups := make([]string, n), make([]int32, n)
+		systems, codes, units := make([]string, n), make([]string, n), make([]string, n)
+		values, los, his := make([]float64, n), make([]float64, n), make([]float64, n)
+		canonCodes := make([]string, n)
+		canonLos, canonHis, canonValues := make([]*float64, n), make([]*float64, n), make([]*float64, n)
+		for i, x := range idx.Quantities {
+			params[i], groups[i], systems[i], codes[i], units[i] = x.Param, int32(x.Group), x.System, x.Code, x.Unit
+			values[i], los[i], his[i], canonCodes[i] = x.Value, x.Lo, x.Hi, x.CanonCode
+			if x.CanonCode != "" { // NULL unless the unit converts
+				lo, hi, mid := x.CanonLo, x.CanonHi, x.CanonLo+(x.CanonHi-x.CanonLo)/2
+				canonLos[i], canonHis[i], canonValues[i] = &lo, &hi, &mid
+			}
+		}
+		b.Queue(`INSERT INTO idx_quantity (type, id, param, grp, system, code, unit, value, lo, hi,
+				canon_code, canon_lo, canon_hi, canon_value)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::text[],
+				$8::float8[], $9::float8[], $10::float8[], $11::text[], $12::float8[], $13::float8[], $14::float8[])`,
+			typ, id, params, groups, systems, codes, units, values, los, his, canonCodes, canonLos, canonHis, canonValues)
+	}
+	if n := len(idx.URIs); n > 0 {
+		params, groups, uris := make([]string, n), make([]int32, n), make([]string, n)
+		for i, x := range idx.URIs {
+			params[i], groups[i], uris[i] = x.Param, int32(x.Group), x.URI
+		}
+		b.Queue(`INSERT INTO idx_uri (type, id, param, grp, uri)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[])`, typ, id, params, groups, uris)
 	}
 	return t.tx.SendBatch(ctx, b).Close()
 }
+
+// indexTables are the search index tables, each holding the rows of the
+// current version of each live resource.
+var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
 
 // checkVersion rejects a Version no caller should build.
 func checkVersion(v *hale.Version) error {

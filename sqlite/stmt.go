@@ -9,7 +9,7 @@ import (
 // The fixed statements, prepared once at Open. Parsing SQL is a third of
 // the CPU time of a Put otherwise; database/sql keeps each statement
 // prepared on every connection that has run it. History and Find build
-// their SQL per call and are not prepared.
+// their SQL per call and are not prepared, and neither are searches.
 
 // versionColumns is the column list scanVersion reads, in order.
 const versionColumns = "v.seq, v.type, v.id, v.version, v.last_updated, v.method, v.deleted, v.data"
@@ -29,22 +29,35 @@ const (
 	sqlPointResource = `INSERT INTO resource (type, id, version, seq, deleted, last_updated) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
 			deleted = excluded.deleted, last_updated = excluded.last_updated`
-	sqlInsertToken     = "INSERT INTO idx_token (type, id, param, system, code) VALUES (?, ?, ?, ?, ?)"
-	sqlInsertString    = "INSERT INTO idx_string (type, id, param, norm, exact) VALUES (?, ?, ?, ?, ?)"
-	sqlInsertReference = "INSERT INTO idx_reference (type, id, param, target_type, target_id, url) VALUES (?, ?, ?, ?, ?, ?)"
+	sqlInsertToken     = "INSERT INTO idx_token (type, id, param, grp, system, code) VALUES (?, ?, ?, ?, ?, ?)"
+	sqlInsertString    = "INSERT INTO idx_string (type, id, param, grp, norm, exact) VALUES (?, ?, ?, ?, ?, ?)"
+	sqlInsertReference = "INSERT INTO idx_reference (type, id, param, grp, target_type, target_id, url) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?)"
+	sqlInsertDate     = "INSERT INTO idx_date (type, id, param, grp, lo, hi) VALUES (?, ?, ?, ?, ?, ?)"
+	sqlInsertNumber   = "INSERT INTO idx_number (type, id, param, grp, value, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	sqlInsertQuantity = "INSERT INTO idx_quantity (type, id, param, grp, system, code, unit, value, lo, hi, " +
+		"canon_code, canon_lo, canon_hi, canon_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	sqlInsertURI = "INSERT INTO idx_uri (type, id, param, grp, uri) VALUES (?, ?, ?, ?, ?)"
 )
 
-var sqlDeleteIndex = []string{
-	"DELETE FROM idx_token WHERE type = ? AND id = ?",
-	"DELETE FROM idx_string WHERE type = ? AND id = ?",
-	"DELETE FROM idx_reference WHERE type = ? AND id = ?",
-}
+// indexTables are the search index tables, each holding the rows of the
+// current version of each live resource.
+var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
+
+var sqlDeleteIndex = func() []string {
+	var qs []string
+	for _, t := range indexTables {
+		qs = append(qs, "DELETE FROM "+t+" WHERE type = ? AND id = ?")
+	}
+	return qs
+}()
 
 // readStatements run on both databases; writeStatements on the writer.
 var (
 	readStatements  = []string{sqlSnapshot, sqlCurrent, sqlVersion, sqlCountAll, sqlCount}
 	writeStatements = append([]string{sqlCurrentVersion, sqlInsertVersion, sqlPointResource,
-		sqlInsertToken, sqlInsertString, sqlInsertReference}, sqlDeleteIndex...)
+		sqlInsertToken, sqlInsertString, sqlInsertReference, sqlInsertDate, sqlInsertNumber, sqlInsertQuantity,
+		sqlInsertURI}, sqlDeleteIndex...)
 )
 
 // statements are one database handle's prepared statements by SQL text.

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/internal/sqlsearch"
 )
 
 // reader implements hale.Reader on one transaction: a read transaction
@@ -26,8 +26,10 @@ type tx struct {
 }
 
 var (
-	_ hale.Reader = (*reader)(nil)
-	_ hale.Tx     = (*tx)(nil)
+	_ hale.Reader   = (*reader)(nil)
+	_ hale.Searcher = (*reader)(nil)
+	_ hale.Tx       = (*tx)(nil)
+	_ hale.Searcher = (*tx)(nil)
 )
 
 func scanVersion(row interface{ Scan(...any) error }) (hale.Version, error) {
@@ -122,146 +124,69 @@ func (r *reader) History(ctx context.Context, q hale.HistoryQuery) ([]hale.Versi
 }
 
 // Find returns the ids of current, not deleted resources of type typ that
-// satisfy every match. Each Match becomes one "r.id IN (…)" condition
-// whose subquery is answered from that index table's find index; a Match
-// without Values matches nothing (an empty OR is false).
+// satisfy every match, in id order; it is a Search without sort keys or
+// data (internal/sqlsearch). A Match without Values matches nothing (an
+// empty OR is false).
 func (r *reader) Find(ctx context.Context, typ string, matches []hale.Match, limit int) ([]string, error) {
-	const op = "sqlite.Find"
-	query := "SELECT r.id FROM resource r WHERE r.type = ? AND r.deleted = 0"
-	args := []any{typ}
-	for _, m := range matches {
-		if len(m.Values) == 0 {
-			return nil, nil
-		}
-		cond, condArgs, err := matchSQL(typ, m)
-		if err != nil {
-			return nil, &hale.Error{Kind: hale.KindInternal, Op: op, Message: err.Error()}
-		}
-		query += " AND " + cond
-		args = append(args, condArgs...)
-	}
-	query += " ORDER BY r.id"
-	if limit > 0 {
-		query, args = query+" LIMIT ?", append(args, limit)
-	}
-	rows, err := r.q.QueryContext(ctx, query, args...)
+	ids, err := sqlsearch.Find(ctx, dialect{}, r.query, typ, matches, limit)
 	if err != nil {
-		return nil, internal(op, err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, internal(op, err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, internal(op, err)
+		return nil, internal("sqlite.Find", err)
 	}
 	return ids, nil
 }
 
-// matchSQL returns the condition on r.id for one Match, with its
-// arguments. Every value is a bound parameter.
-func matchSQL(typ string, m hale.Match) (string, []any, error) {
-	type alternative struct {
-		cond string
-		args []any
+// Search runs a search (query.go), compiled by internal/sqlsearch.
+// Returns KindInvalid for a query the store cannot run, such as a cursor
+// from another search.
+func (r *reader) Search(ctx context.Context, q *hale.Query) (*hale.SearchResult, error) {
+	res, err := sqlsearch.Search(ctx, dialect{}, r.query, q)
+	if err != nil {
+		return nil, internal("sqlite.Search", err)
 	}
-	var alts []alternative
-	alt := func(cond string, a ...any) { alts = append(alts, alternative{cond, a}) }
-	var table string
-	switch m.Kind {
-	case hale.MatchID:
-		marks, args := make([]string, len(m.Values)), make([]any, len(m.Values))
-		for i, v := range m.Values {
-			marks[i], args[i] = "?", v.Code
-		}
-		return "r.id IN (" + strings.Join(marks, ", ") + ")", args, nil
-	case hale.MatchToken:
-		table = "idx_token"
-		for _, v := range m.Values {
-			switch {
-			case v.AnyCode && v.NoSystem:
-				alt("system = ''")
-			case v.AnyCode:
-				alt("system = ?", v.System)
-			case v.NoSystem:
-				alt("(system = '' AND code = ?)", v.Code)
-			case v.System != "":
-				alt("(code = ? AND system = ?)", v.Code, v.System)
-			default:
-				alt("code = ?", v.Code)
-			}
-		}
-	case hale.MatchString:
-		table = "idx_string"
-		for _, v := range m.Values {
-			if hi, ok := prefixEnd(v.Code); ok {
-				alt("(norm >= ? AND norm < ?)", v.Code, hi)
-			} else {
-				alt("norm >= ?", v.Code)
-			}
-		}
-	case hale.MatchStringExact:
-		table = "idx_string"
-		for _, v := range m.Values {
-			alt("exact = ?", v.Code)
-		}
-	case hale.MatchStringContains:
-		table = "idx_string"
-		for _, v := range m.Values {
-			alt("instr(norm, ?) > 0", v.Code)
-		}
-	case hale.MatchReference:
-		table = "idx_reference"
-		for _, v := range m.Values {
-			switch {
-			case v.URL != "":
-				alt("url = ?", v.URL)
-			case v.TargetType != "":
-				alt("(target_id = ? AND target_type = ?)", v.TargetID, v.TargetType)
-			default:
-				alt("target_id = ?", v.TargetID)
-			}
-		}
-	default:
-		return "", nil, fmt.Errorf("unknown match kind %d for parameter %q", m.Kind, m.Param)
-	}
-	// One SELECT per alternative, joined by UNION ALL rather than OR, so
-	// that each is a range of the find index whatever the planner knows.
-	var (
-		parts []string
-		args  []any
-	)
-	for _, a := range alts {
-		parts = append(parts, "SELECT id FROM "+table+" WHERE type = ? AND param = ? AND "+a.cond)
-		args = append(append(args, typ, m.Param), a.args...)
-	}
-	return "r.id IN (" + strings.Join(parts, " UNION ALL ") + ")", args, nil
+	return res, nil
 }
 
-// prefixEnd returns the smallest string greater than every string that
-// starts with p, so that "starts with p" is the index range [p, end).
-// UTF-8 byte order is code point order, so it is p with its last code
-// point incremented (dropping trailing U+10FFFF). ok is false when no
-// such bound exists (p empty or all U+10FFFF): the range is open.
-func prefixEnd(p string) (end string, ok bool) {
-	for p != "" {
-		r, size := utf8.DecodeLastRuneInString(p)
-		p = p[:len(p)-size]
-		if r == utf8.MaxRune || r == utf8.RuneError && size == 1 {
-			continue
-		}
-		r++
-		if r >= 0xD800 && r <= 0xDFFF { // surrogates are not encodable
-			r = 0xE000
-		}
-		return p + string(r), true
+// query is the sqlsearch.Querier on r's transaction.
+func (r *reader) query(ctx context.Context, st sqlsearch.Statement, row func(scan func(...any) error) error) error {
+	rows, err := r.q.QueryContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return err
 	}
-	return "", false
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// dialect is SQLite's sqlsearch.Dialect.
+type dialect struct{}
+
+func (dialect) Placeholder(int) string { return "?" }
+
+// UnionAlternatives: with OR, SQLite without statistics falls back to
+// scanning the parameter's rows; a UNION ALL of SELECTs is one index
+// range each.
+func (dialect) UnionAlternatives() bool { return true }
+
+// NormPrefix is a range of the find index, which holds the whole norm.
+func (dialect) NormPrefix(w *sqlsearch.Writer, col, p string) { sqlsearch.Range(w, col, p) }
+
+// Contains uses instr, not LIKE: nothing to escape.
+func (dialect) Contains(w *sqlsearch.Writer, col, s string) {
+	w.SQL("instr(", col, ", ")
+	w.Arg(s)
+	w.SQL(") > 0")
+}
+
+// StartsWith compares characters: substr and length count characters
+// of text in SQLite.
+func (dialect) StartsWith(w *sqlsearch.Writer, s, col string) {
+	w.SQL("substr(")
+	w.Arg(s)
+	w.SQL(", 1, length(", col, ")) = ", col)
 }
 
 // Count returns the number of current, not deleted resources of type typ,
@@ -298,7 +223,9 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	}
 	data := v.Data
 	if v.Deleted {
-		data = nil
+		// A deleted version has no data and no index rows: index rows
+		// exist only for live resources (internal/sqlsearch relies on it).
+		data, idx = nil, nil
 	}
 	lastUpdated := v.LastUpdated.UnixMicro()
 
@@ -342,18 +269,43 @@ func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx
 	if idx == nil {
 		return nil
 	}
-	for _, tv := range idx.Tokens {
-		if err := t.exec(ctx, sqlInsertToken, typ, id, tv.Param, tv.System, tv.Code); err != nil {
+	for _, x := range idx.Tokens {
+		if err := t.exec(ctx, sqlInsertToken, typ, id, x.Param, x.Group, x.System, x.Code); err != nil {
 			return err
 		}
 	}
-	for _, sv := range idx.Strings {
-		if err := t.exec(ctx, sqlInsertString, typ, id, sv.Param, sv.Norm, sv.Exact); err != nil {
+	for _, x := range idx.Strings {
+		if err := t.exec(ctx, sqlInsertString, typ, id, x.Param, x.Group, x.Norm, x.Exact); err != nil {
 			return err
 		}
 	}
-	for _, rv := range idx.References {
-		if err := t.exec(ctx, sqlInsertReference, typ, id, rv.Param, rv.TargetType, rv.TargetID, rv.URL); err != nil {
+	for _, x := range idx.References {
+		if err := t.exec(ctx, sqlInsertReference, typ, id, x.Param, x.Group, x.TargetType, x.TargetID, x.URL); err != nil {
+			return err
+		}
+	}
+	for _, x := range idx.Dates {
+		if err := t.exec(ctx, sqlInsertDate, typ, id, x.Param, x.Group, x.Lo, x.Hi); err != nil {
+			return err
+		}
+	}
+	for _, x := range idx.Numbers {
+		if err := t.exec(ctx, sqlInsertNumber, typ, id, x.Param, x.Group, x.Value, x.Lo, x.Hi); err != nil {
+			return err
+		}
+	}
+	for _, x := range idx.Quantities {
+		var lo, hi, value any // NULL unless the unit converts
+		if x.CanonCode != "" {
+			lo, hi, value = x.CanonLo, x.CanonHi, x.CanonLo+(x.CanonHi-x.CanonLo)/2
+		}
+		if err := t.exec(ctx, sqlInsertQuantity, typ, id, x.Param, x.Group, x.System, x.Code, x.Unit,
+			x.Value, x.Lo, x.Hi, x.CanonCode, lo, hi, value); err != nil {
+			return err
+		}
+	}
+	for _, x := range idx.URIs {
+		if err := t.exec(ctx, sqlInsertURI, typ, id, x.Param, x.Group, x.URI); err != nil {
 			return err
 		}
 	}
