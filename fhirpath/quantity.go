@@ -113,7 +113,7 @@ var ucumAtoms = map[string]atom{
 	"[ppm]":    {factor: "1/1000000"},
 	"[ppb]":    {factor: "1/1000000000"},
 	"Cel":      {factor: "1", d: dm(0, 0, 0, 1, 0, 0, 0, 0, 0), offset: "273.15"},
-	"[degF]":   {factor: "5/9", d: dm(0, 0, 0, 1, 0, 0, 0, 0, 0), offset: "45967/180"},
+	"[degF]":   {factor: "5/9", d: dm(0, 0, 0, 1, 0, 0, 0, 0, 0), offset: "459.67"},
 	// calendar durations: year and month are comparable with each other
 	// only; week and finer equal their UCUM definite durations.
 	"year":        {factor: "12", d: dm(0, 0, 0, 0, 0, 0, 0, 0, 1)},

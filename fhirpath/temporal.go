@@ -431,6 +431,12 @@ func addQuantity(dt DateTime, q Quantity, sign int, timeOnly bool) (DateTime, er
 		unit, n = "year", n/12
 	}
 	t := dt.goTime()
+	if timeOnly {
+		t = time.Date(2000, 1, 1, dt.Hour, dt.Minute, dt.Second, dt.Millis*1e6, time.UTC)
+		if unit != "hour" && unit != "minute" && unit != "second" && unit != "millisecond" {
+			return DateTime{}, errorf("cannot add %s to a time", q.Unit)
+		}
+	}
 	switch unit {
 	case "year", "month":
 		months := n
@@ -460,7 +466,7 @@ func addQuantity(dt DateTime, q Quantity, sign int, timeOnly bool) (DateTime, er
 	case "millisecond":
 		t = t.Add(time.Duration(n) * time.Millisecond)
 	}
-	if t.Year() < 1 || t.Year() > 9999 {
+	if !timeOnly && (t.Year() < 1 || t.Year() > 9999) {
 		return DateTime{}, errorf("date out of range")
 	}
 	out := fromGoTime(t, p, dt.HasTZ, dt.TZ)
