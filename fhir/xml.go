@@ -192,9 +192,9 @@ func (r *xmlReader) next() (xml.Token, *element, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			el, err := r.start(t)
-			return t, el, err
+			return tok, el, err // tok, not t: boxing t again would allocate
 		case xml.EndElement:
-			return t, nil, nil
+			return tok, nil, nil
 		case xml.CharData:
 			if !isXMLSpace(t) {
 				return nil, nil, r.errorf("unexpected text %q: FHIR elements hold their values in value attributes", abbrev(string(t)))
@@ -813,8 +813,6 @@ func (r *xmlReader) xhtml(el *element) (string, error) {
 		verbatim = own
 	}
 	base := el.nsMark
-	// the outer bindings, for a fresh serialisation
-	outer := append([]nsBinding(nil), r.ns[:base]...)
 	check := func(prefix string) {
 		if prefix == "" || prefix == "xml" || prefix == "xmlns" {
 			return
@@ -870,7 +868,7 @@ func (r *xmlReader) xhtml(el *element) (string, error) {
 	if verbatim {
 		return string(raw), nil
 	}
-	s, err := serializeXHTML(raw, outer)
+	s, err := serializeXHTML(raw, r.ns[:base:base]) // the outer bindings, intact again
 	if err != nil {
 		return "", r.errorf("narrative: %v", err)
 	}
@@ -1418,47 +1416,61 @@ func (w *xmlWriter) primitive(name, code string, v, comp any) error {
 	return nil
 }
 
-// checkXHTMLDiv checks that s is exactly one well-formed element, a div in
-// the XHTML namespace (narrative.html: the div element with its xmlns).
+// checkXHTMLDiv checks that s is one well-formed element, a div in the
+// XHTML namespace with every prefix it uses declared inside it
+// (narrative.html: the div element with its xmlns), by reading it as
+// DecodeXML reads a narrative.
 func checkXHTMLDiv(s string) error {
 	if !validXMLText(s) {
-		return errors.New("characters XML cannot represent")
+		return errors.New("it holds characters XML cannot represent")
 	}
-	d := xml.NewDecoder(strings.NewReader(s))
-	d.Strict = true
-	depth, roots := 0, 0
+	data := []byte(s)
+	r := &xmlReader{data: data, dec: xml.NewDecoder(bytes.NewReader(data)), ns: []nsBinding{{"xml", xmlNS}}}
+	r.dec.Strict = true
+	tok, err := r.token()
+	if err == io.EOF {
+		return errors.New("it is empty")
+	}
+	if err != nil {
+		return xmlCause(err)
+	}
+	start, ok := tok.(xml.StartElement)
+	if !ok {
+		return errors.New("it does not start with <div")
+	}
+	el, err := r.start(start)
+	if err != nil {
+		return xmlCause(err)
+	}
+	if el.space != xhtmlNS || el.local() != "div" {
+		return fmt.Errorf("the root is <%s> in namespace %q", el.local(), el.space)
+	}
+	if _, err := r.xhtml(el); err != nil {
+		return xmlCause(err)
+	}
 	for {
-		tok, err := d.Token()
+		tok, err := r.token()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return err
+			return xmlCause(err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if depth == 0 {
-				roots++
-				if roots > 1 {
-					return errors.New("more than one element")
-				}
-				if t.Name.Space != xhtmlNS || t.Name.Local != "div" {
-					return fmt.Errorf("the root is <%s> in namespace %q", t.Name.Local, t.Name.Space)
-				}
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-		case xml.CharData:
-			if depth == 0 && !isXMLSpace(t) {
-				return errors.New("text outside the div")
-			}
-		case xml.ProcInst, xml.Directive:
-			return errors.New("a processing instruction or declaration")
+		if cd, ok := tok.(xml.CharData); !ok || !isXMLSpace(cd) {
+			return errors.New("it has content after the div")
 		}
 	}
-	if roots == 0 {
-		return errors.New("no element")
+}
+
+// xmlCause returns the message of a DecodeXML error without its prefix.
+func xmlCause(err error) error {
+	var he *hale.Error
+	if errors.As(err, &he) {
+		msg := he.Message
+		if _, after, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "invalid FHIR XML") {
+			msg = after
+		}
+		return errors.New(msg)
 	}
-	return nil
+	return err
 }

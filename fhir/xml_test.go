@@ -454,7 +454,9 @@ func TestMarshalXMLErrors(t *testing.T) {
 		{"narrative not XHTML", div(`<div>x</div>`), []string{"Patient.text.div", "not one well-formed XHTML div"}},
 		{"narrative malformed", div(`<div xmlns="http://www.w3.org/1999/xhtml"><p></div>`), []string{"not one well-formed"}},
 		{"narrative with an HTML entity", div(`<div xmlns="http://www.w3.org/1999/xhtml">&nbsp;</div>`), []string{"not one well-formed"}},
-		{"two roots in the narrative", div(`<div xmlns="http://www.w3.org/1999/xhtml"/><div xmlns="http://www.w3.org/1999/xhtml"/>`), []string{"more than one element"}},
+		{"two roots in the narrative", div(`<div xmlns="http://www.w3.org/1999/xhtml"/><div xmlns="http://www.w3.org/1999/xhtml"/>`), []string{"content after the div"}},
+		{"narrative with an undeclared prefix", div(`<div xmlns="http://www.w3.org/1999/xhtml"><x:p/></div>`), []string{"unbound namespace prefix"}},
+		{"narrative with a declaration", div(`<?xml version="1.0"?><div xmlns="http://www.w3.org/1999/xhtml"/>`), []string{"does not start with <div"}},
 		{"contained without resourceType", `{"resourceType":"Patient","contained":[{"id":"x"}]}`, []string{"missing resourceType"}},
 	}
 	for _, tc := range tests {
