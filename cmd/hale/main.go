@@ -3,6 +3,7 @@
 // SQLite or on PostgreSQL.
 //
 //	hale serve [flags]     run the server (hale serve -h for the flags)
+//	hale fhirpath EXPR FILE evaluate a FHIRPath expression against a resource
 //	hale version           print the version
 package main
 
@@ -24,6 +25,8 @@ const usage = `Hale: an open-source electronic health record on FHIR R4.
 
 Usage:
   hale serve [flags]   run Hale (embedded SQLite in ./hale-data by default)
+  hale fhirpath 'EXPRESSION' FILE.json
+                       evaluate FHIRPath against a resource; print the result as JSON
   hale version         print the version
 
 Run "hale serve -h" for the settings.
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return serve(ctx, cfg, stderr)
+	case "fhirpath":
+		return fhirpathCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hale", version)
 		return nil
