@@ -435,7 +435,7 @@ func (n *typeOpNode) eval(c *evalCtx, in Collection) (Collection, error) {
 	if err != nil || len(r) == 0 {
 		return nil, err
 	}
-	if len(r) > 1 {
+	if len(r) > 1 && (n.op == "is" || c.env.Strict) {
 		return nil, at(errorf("'%s' on a collection of %d items", n.op, len(r)), c.expr, n.p)
 	}
 	if n.op == "is" {
@@ -444,10 +444,16 @@ func (n *typeOpNode) eval(c *evalCtx, in Collection) (Collection, error) {
 	if err := n.ts.check(); err != nil {
 		return nil, at(err, c.expr, n.p)
 	}
-	if n.ts.matches(r[0], true) {
-		return r, nil
+	// Several items: R4's search parameters apply as to collections
+	// ((Observation.component.value as Quantity)), so outside Strict mode
+	// it filters as ofType does.
+	var out Collection
+	for _, it := range r {
+		if n.ts.matches(it, true) {
+			out = append(out, it)
+		}
 	}
-	return nil, nil
+	return out, nil
 }
 
 // matches reports whether the item is of the type; exact (as, ofType)

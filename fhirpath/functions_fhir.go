@@ -162,17 +162,35 @@ func (c *evalCtx) resolve(ref string) (Item, error) {
 			}
 		}
 	}
-	if c.env.Resolver == nil {
-		return Item{}, nil
+	if c.env.Resolver != nil {
+		m, err := c.env.Resolver.Resolve(c.ctx, ref)
+		if err != nil {
+			return Item{}, &Error{Pos: -1, Class: ClassExecution, Msg: "resolve(" + ref + ") failed", Err: err}
+		}
+		if m != nil {
+			return NewItem(m), nil
+		}
 	}
-	m, err := c.env.Resolver.Resolve(c.ctx, ref)
-	if err != nil {
-		return Item{}, &Error{Pos: -1, Class: ClassExecution, Msg: "resolve(" + ref + ") failed", Err: err}
+	return referenceStub(ref), nil
+}
+
+// referenceStub stands for a literal reference ([base/]Type/id) that did
+// not resolve: a resource of that type with only its id, so that the
+// search parameters' resolve() is Patient tests the reference's type, as
+// FHIR R4 search.html#reference expects of a server.
+func referenceStub(ref string) Item {
+	if i := strings.IndexAny(ref, "?#"); i >= 0 {
+		ref = ref[:i]
 	}
-	if m == nil {
-		return Item{}, nil
+	parts := strings.Split(ref, "/")
+	if n := len(parts); n >= 4 && parts[n-2] == "_history" {
+		parts = parts[:n-2]
 	}
-	return NewItem(m), nil
+	n := len(parts)
+	if n < 2 || !fhir.IsResourceType(parts[n-2]) || parts[n-1] == "" {
+		return Item{}
+	}
+	return NewItem(map[string]any{"resourceType": parts[n-2], "id": parts[n-1]})
 }
 
 func (c *evalCtx) mustChildren(it Item, name string) Collection {
