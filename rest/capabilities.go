@@ -65,7 +65,7 @@ func (s *Service) capabilityStatement(base string) obj {
 		{"software", obj{{"name", "Hale"}, {"version", s.Version}}},
 		{"implementation", obj{{"description", "Hale EHR FHIR R4 server"}, {"url", base}}},
 		{"fhirVersion", "4.0.1"},
-		{"format", []any{"application/fhir+json", "json"}},
+		{"format", []any{"application/fhir+json", "json", "application/fhir+xml", "xml"}},
 		{"patchFormat", []any{"application/json-patch+json"}},
 		{"rest", []any{obj{
 			{"mode", "server"},

@@ -62,7 +62,10 @@ func statusOf(k hale.Kind) int {
 	return http.StatusInternalServerError
 }
 
+// format is how the answer is written: FHIR JSON or FHIR XML
+// (http.html#mime-type), optionally indented (_pretty).
 type format struct {
+	xml    bool
 	pretty bool
 }
 
@@ -85,9 +88,11 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix string, f *format) (*Request, error) {
 	query := r.URL.Query()
 	f.pretty = query.Get("_pretty") == "true"
-	if err := negotiate(r, query); err != nil {
+	xmlOut, err := negotiate(r, query)
+	if err != nil {
 		return nil, err
 	}
+	f.xml = xmlOut
 	req := &Request{Method: r.Method, Query: query, RawQuery: r.URL.RawQuery, Base: s.base(r, prefix)}
 	path := strings.Trim(strings.TrimPrefix(r.URL.Path, prefix), "/")
 	if err := route(req, path); err != nil {
@@ -147,7 +152,15 @@ func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 		req.Patch = true
 	case mt == "application/fhir+json", mt == "application/json", mt == "application/json+fhir":
 	case mt == "application/fhir+xml", mt == "application/xml", mt == "text/xml", mt == "application/xml+fhir":
-		return nil, hale.Errorf(hale.KindUnsupportedMediaType, "Hale reads FHIR JSON only; XML (%s) is not implemented yet. Send application/fhir+json", mt)
+		if r.Method == "PATCH" {
+			return nil, hale.Errorf(hale.KindUnsupportedMediaType, "PATCH takes a JSON Patch document (application/json-patch+json); XML Patch is not implemented")
+		}
+		res, err := fhir.DecodeXML(body)
+		if err != nil {
+			return nil, err
+		}
+		req.Resource = res
+		return req, nil
 	case mt == "":
 		return nil, hale.Errorf(hale.KindUnsupportedMediaType, "the request has no Content-Type; send application/fhir+json")
 	default:
@@ -157,31 +170,52 @@ func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 	return req, nil
 }
 
-// negotiate checks _format and Accept: Hale answers FHIR JSON, and says so
-// with 406 when the client accepts only something else.
-func negotiate(r *http.Request, q url.Values) error {
+// negotiate reads _format, else Accept, and reports whether the answer
+// is to be XML. Hale writes FHIR JSON and FHIR XML; asking for anything
+// else only is a 406.
+func negotiate(r *http.Request, q url.Values) (xml bool, err error) {
 	if f := q.Get("_format"); f != "" {
 		switch f {
 		case "json", "application/json", "application/fhir+json", "application/json+fhir":
-			return nil
-		case "xml", "application/xml", "application/fhir+xml", "text/xml", "html", "text/html":
-			return hale.Errorf(hale.KindNotAcceptable, "_format=%s is not implemented; Hale answers FHIR JSON (_format=json)", f)
+			return false, nil
+		case "xml", "application/xml", "application/fhir+xml", "text/xml", "application/xml+fhir":
+			return true, nil
 		}
-		return hale.Errorf(hale.KindNotAcceptable, "unknown _format %q; Hale answers FHIR JSON (_format=json)", f)
+		return false, hale.Errorf(hale.KindNotAcceptable, "unknown _format %q; Hale answers json or xml", f)
 	}
 	accept := r.Header.Get("Accept")
 	if accept == "" {
-		return nil
+		return false, nil
 	}
+	best, bestQ := "", -1.0
 	for _, part := range strings.Split(accept, ",") {
-		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		mt, params, _ := mime.ParseMediaType(strings.TrimSpace(part))
+		quality := 1.0
+		if v, ok := params["q"]; ok {
+			if quality, err = strconv.ParseFloat(v, 64); err != nil {
+				quality = 0
+			}
+		}
+		var kind string
 		switch mt {
-		case "", "*/*", "application/*", "application/fhir+json", "application/json", "application/json+fhir", "text/html", "text/plain", "text/*":
-			// Browsers ask for text/html first; JSON is readable there.
-			return nil
+		case "application/fhir+json", "application/json", "application/json+fhir":
+			kind = "json"
+		case "application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir":
+			kind = "xml"
+		case "", "*/*", "application/*", "text/html", "text/plain", "text/*":
+			// Browsers ask for text/html first; JSON reads well there.
+			kind = "any"
+		default:
+			continue
+		}
+		if quality > bestQ || quality == bestQ && best == "any" {
+			best, bestQ = kind, quality
 		}
 	}
-	return hale.Errorf(hale.KindNotAcceptable, "cannot answer in %q; Hale answers FHIR JSON (application/fhir+json)", accept)
+	if best == "" || bestQ <= 0 {
+		return false, hale.Errorf(hale.KindNotAcceptable, "cannot answer in %q; Hale answers application/fhir+json or application/fhir+xml", accept)
+	}
+	return best == "xml", nil
 }
 
 // route fills Type, ID, VersionID and Op from a path relative to the base.
@@ -236,7 +270,10 @@ func (s *Service) base(r *http.Request, prefix string) string {
 	return scheme + "://" + r.Host + prefix
 }
 
-const fhirJSON = "application/fhir+json; charset=utf-8"
+const (
+	fhirJSON = "application/fhir+json; charset=utf-8"
+	fhirXML  = "application/fhir+xml; charset=utf-8"
+)
 
 func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Request, resp *Response, f format) {
 	h := w.Header()
@@ -276,7 +313,7 @@ func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Req
 		s.writeError(w, r, &hale.Error{Kind: hale.KindInternal, Op: "rest.encode", Err: err}, f)
 		return
 	}
-	h.Set("Content-Type", fhirJSON)
+	h.Set("Content-Type", f.contentType())
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.Status)
 	if r.Method != "HEAD" {
@@ -284,10 +321,27 @@ func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Req
 	}
 }
 
+func (f format) contentType() string {
+	if f.xml {
+		return fhirXML
+	}
+	return fhirJSON
+}
+
 func encodeBody(content any, f format) ([]byte, error) {
 	body, err := marshal(content)
-	if err != nil || !f.pretty {
-		return body, err
+	if err != nil {
+		return nil, err
+	}
+	if f.xml {
+		res, err := fhir.Decode(body)
+		if err != nil {
+			return nil, err
+		}
+		return fhir.MarshalXML(res)
+	}
+	if !f.pretty {
+		return body, nil
 	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, body, "", "  "); err != nil {
@@ -312,8 +366,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error, 
 	} else {
 		s.Log.Debug("request failed", "method", r.Method, "path", r.URL.Path, "kind", kind.String(), "err", err)
 	}
-	body, _ := encodeBody(outcome(issues), f)
-	w.Header().Set("Content-Type", fhirJSON)
+	body, err := encodeBody(outcome(issues), f)
+	if err != nil { // an outcome always encodes; fall back to JSON if not
+		f.xml = false
+		body, _ = encodeBody(outcome(issues), f)
+	}
+	w.Header().Set("Content-Type", f.contentType())
 	w.WriteHeader(statusOf(kind))
 	if r.Method != "HEAD" {
 		w.Write(body)

@@ -29,10 +29,12 @@ func TestClientMistakes(t *testing.T) {
 			{"bad reference", "POST", "/Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/has space"}}`, nil, 400, "Observation.subject"},
 			{"missing required", "POST", "/Observation", `{"resourceType":"Observation","code":{"text":"x"}}`, nil, 400, "Observation.status"},
 			{"empty body", "POST", "/Patient", "", nil, 400, ""},
-			{"xml body", "POST", "/Patient", `<Patient xmlns="http://hl7.org/fhir"/>`, []string{"Content-Type: application/fhir+xml"}, 415, "XML"},
+			{"malformed xml", "POST", "/Patient", `<Patient xmlns="http://hl7.org/fhir"><name>`, []string{"Content-Type: application/fhir+xml"}, 400, "XML"},
+			{"xml unknown element", "POST", "/Patient", `<Patient xmlns="http://hl7.org/fhir"><nickname value="x"/></Patient>`, []string{"Content-Type: application/fhir+xml"}, 400, "nickname"},
+			{"xml patch", "PATCH", "/Patient/1", `<x/>`, []string{"Content-Type: application/xml"}, 415, "JSON Patch"},
 			{"form body", "POST", "/Patient", `a=b`, []string{"Content-Type: application/x-www-form-urlencoded"}, 415, ""},
-			{"accept xml", "GET", "/metadata", nil, []string{"Accept: application/fhir+xml"}, 406, ""},
-			{"_format xml", "GET", "/metadata?_format=xml", nil, nil, 406, "xml"},
+			{"accept png", "GET", "/metadata", nil, []string{"Accept: image/png"}, 406, "image/png"},
+			{"_format html", "GET", "/metadata?_format=html", nil, nil, 406, "html"},
 			{"too large", "POST", "/Patient", `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` + strings.Repeat("x", 5<<20) + `</div>"}}`, nil, 413, ""},
 			{"bad method", "POST", "/Patient/123", patientJane, nil, 405, ""},
 			{"bad path", "GET", "/Patient/1/2/3/4/5", nil, nil, 404, ""},
@@ -62,6 +64,35 @@ func TestLongValues(t *testing.T) {
 		}
 		if r := c.do("GET", "/Patient?family="+long[:3000], nil).want(t, 200); r.body["total"] != float64(1) {
 			t.Errorf("long string prefix search: %v", r.body["total"])
+		}
+	})
+}
+
+// TestXML: FHIR XML in and out (xml.html), through the same core.
+func TestXML(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		x := `<Patient xmlns="http://hl7.org/fhir"><name><family value="Doe"/><given value="Jane"/></name><gender value="female"/><birthDate value="1980-02-29"/></Patient>`
+		r := c.do("POST", "/Patient", x, "Content-Type: application/fhir+xml", "Accept: application/fhir+xml").want(t, 201)
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+xml") || !strings.Contains(string(r.raw), `<family value="Doe"/>`) {
+			t.Fatalf("XML answer: %s %s", ct, r.raw)
+		}
+		loc := strings.TrimPrefix(r.header.Get("Location"), c.base)
+		id := strings.Split(loc, "/")[2]
+		g := c.do("GET", "/Patient/"+id, nil).want(t, 200)
+		if get(g.body, "name", 0, "given", 0) != "Jane" {
+			t.Errorf("XML create read back as JSON: %s", g.raw)
+		}
+		g = c.do("GET", "/Patient/"+id+"?_format=xml", nil).want(t, 200)
+		if !strings.Contains(string(g.raw), `<birthDate value="1980-02-29"/>`) {
+			t.Errorf("_format=xml: %s", g.raw)
+		}
+		e := c.do("GET", "/Patient/nope", nil, "Accept: application/fhir+xml").want(t, 404)
+		if !strings.Contains(string(e.raw), "<OperationOutcome") {
+			t.Errorf("XML error: %s", e.raw)
+		}
+		m := c.do("GET", "/metadata", nil, "Accept: application/fhir+json;q=0.5, application/fhir+xml").want(t, 200)
+		if !strings.Contains(string(m.raw), "<CapabilityStatement") {
+			t.Errorf("Accept q-values: %.100s", m.raw)
 		}
 	})
 }
