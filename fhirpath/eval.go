@@ -24,6 +24,10 @@ type evalCtx struct {
 	input Collection // %context
 	now   time.Time
 	steps int
+
+	inBuf, resBuf [1]Item    // backing arrays for one-item input and %resource
+	resource      Collection // %resource, converted once
+	hasResource   bool
 }
 
 // maxSteps bounds the work of one evaluation (repeat and descendants on
@@ -136,7 +140,10 @@ func (c *evalCtx) variable(name string) (Collection, bool) {
 		return c.input, true
 	case "resource":
 		if env.Resource != nil {
-			return toCollection(env.Resource), true
+			if !c.hasResource {
+				c.resource, c.hasResource = c.collection(env.Resource, &c.resBuf), true
+			}
+			return c.resource, true
 		}
 		return c.input, true
 	case "rootResource":
@@ -161,6 +168,16 @@ func (c *evalCtx) variable(name string) (Collection, bool) {
 		return Collection{{val: "http://hl7.org/fhir/StructureDefinition/" + s}}, true
 	}
 	return nil, false
+}
+
+// collection is toCollection using buf for a single item.
+func (c *evalCtx) collection(v any, buf *[1]Item) Collection {
+	switch v.(type) {
+	case map[string]any, Item:
+		buf[0] = NewItem(v)
+		return buf[:1:1]
+	}
+	return toCollection(v)
 }
 
 // toCollection converts a variable's value.

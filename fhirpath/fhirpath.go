@@ -112,18 +112,32 @@ var zeroEnv Env
 // Evaluation errors are *Error values of ClassExecution (or
 // ClassSemantic) with the position of the failing operator or function;
 // an error from env.Resolver is wrapped and returned as the Error's cause.
+// The result may share storage with the input and the expression: treat
+// it as read-only.
 func (e *Expression) Evaluate(ctx context.Context, input any, env *Env) (Collection, error) {
 	if env == nil {
 		env = &zeroEnv
 	}
-	in := toCollection(input)
-	c := &evalCtx{ctx: ctx, env: env, expr: e.src, this: in, input: in}
+	c := ctxPool.Get().(*evalCtx)
+	*c = evalCtx{ctx: ctx, env: env, expr: e.src}
+	in := c.collection(input, &c.inBuf)
+	c.this, c.input = in, in
 	r, err := e.root.eval(c, in)
+	if len(r) > 0 && len(in) > 0 && &r[0] == &in[0] {
+		r = append(Collection(nil), r...) // do not return the pooled buffer
+	}
+	if len(r) > 0 && len(c.resource) > 0 && &r[0] == &c.resource[0] {
+		r = append(Collection(nil), r...)
+	}
+	*c = evalCtx{}
+	ctxPool.Put(c)
 	if err != nil {
 		return nil, err
 	}
 	return r, nil
 }
+
+var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
 
 // EvaluateBool evaluates the expression as a condition (an invariant):
 // the result is a pointer to the Boolean, or nil when the result is empty

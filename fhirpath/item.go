@@ -58,7 +58,7 @@ func NewItem(v any) Item {
 	case map[string]any:
 		if rt, ok := x["resourceType"].(string); ok {
 			if nt := typeOf(rt); nt != nil && nt.kind == ntResource {
-				return Item{val: x, typ: nt, loc: &loc{name: rt, index: -1}}
+				return Item{val: x, typ: nt, loc: &nt.root}
 			}
 		}
 	}

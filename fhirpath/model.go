@@ -50,6 +50,8 @@ type nodeType struct {
 	system sysKind // primitives: the System type of the value
 	qty    bool    // Quantity or a type derived from it (Age, Duration, …)
 
+	root loc // location of a resource of this type at the root of a tree
+
 	once   sync.Once
 	byName map[string][]childRef // FHIRPath name → JSON properties (several for a choice)
 	byJSON map[string]childRef   // JSON property → child
@@ -75,7 +77,7 @@ func typeOf(name string) *nodeType {
 	if def == nil {
 		return nil
 	}
-	nt := &nodeType{name: name, def: def, path: name}
+	nt := &nodeType{name: name, def: def, path: name, root: loc{name: name, index: -1}}
 	switch def.Kind {
 	case fhir.KindPrimitive:
 		nt.kind = ntPrimitive
