@@ -218,7 +218,7 @@ func (n *memberNode) eval(c *evalCtx, in Collection) (Collection, error) {
 	if len(src) == 0 {
 		return nil, nil
 	}
-	if n.target == nil && n.name[0] >= 'A' && n.name[0] <= 'Z' {
+	if n.target == nil && n.name != "" && n.name[0] >= 'A' && n.name[0] <= 'Z' {
 		var out Collection
 		matched := false
 		for _, it := range src {
