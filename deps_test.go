@@ -23,7 +23,9 @@ func TestImportDirection(t *testing.T) {
 		"sqlite":    {"", "internal/sqlsearch"},
 		"postgres":  {"", "internal/sqlsearch"},
 		"storetest": {""},
-		"rest":      {"", "fhir", "search"},
+		"rest":      {"", "fhir", "search", "invariant"},
+		"invariant": {"", "fhir", "fhirpath"},
+		"fhirpath":  {"", "fhir", "ucum"},
 		"demo":      {},
 		"ucum":      {},
 

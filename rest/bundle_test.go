@@ -10,7 +10,7 @@ const txBundle = `{"resourceType":"Bundle","type":"transaction","entry":[
  {"fullUrl":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a","resource":{"resourceType":"Observation","status":"final","code":{"text":"bp"},
    "subject":{"reference":"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059"},
    "extension":[{"url":"http://example.org/ext","valueReference":{"reference":"urn:oid:1.2.3.4"}}],
-   "contained":[{"resourceType":"Provenance","id":"p1","recorded":"2020-01-01T00:00:00Z","target":[{"reference":"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059"}],"agent":[{"who":{"reference":"urn:oid:1.2.3.4"}}]}],
+   "contained":[{"resourceType":"Provenance","id":"p1","recorded":"2020-01-01T00:00:00Z","target":[{"reference":"#"}],"agent":[{"who":{"reference":"urn:oid:1.2.3.4"}},{"who":{"reference":"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059"}}]}],
    "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059\">patient</a></div>"}},
   "request":{"method":"POST","url":"Observation"}},
  {"fullUrl":"urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059","resource":{"resourceType":"Patient","name":[{"family":"Tx"}]},
@@ -42,7 +42,7 @@ func TestTransaction(t *testing.T) {
 		if get(obs.body, "extension", 0, "valueReference", "reference") != "Practitioner/pr1" {
 			t.Errorf("urn:oid in extension not rewritten: %v", obs.body["extension"])
 		}
-		if get(obs.body, "contained", 0, "target", 0, "reference") != patRef || get(obs.body, "contained", 0, "agent", 0, "who", "reference") != "Practitioner/pr1" {
+		if get(obs.body, "contained", 0, "agent", 1, "who", "reference") != patRef || get(obs.body, "contained", 0, "agent", 0, "who", "reference") != "Practitioner/pr1" {
 			t.Errorf("contained not rewritten: %v", obs.body["contained"])
 		}
 		if div := str(get(obs.body, "text", "div")); !strings.Contains(div, patRef) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/invariant"
 	"github.com/hale-ehr/hale/search"
 )
 
@@ -38,10 +39,16 @@ func decodeResource(req *Request) (map[string]any, error) {
 	return res, nil
 }
 
-// validateResource checks res against the base definitions.
+// validateResource checks res against the base definitions: the data
+// model first (unknown elements, types, cardinality, required codes: 400),
+// then, on a well-formed resource, every error-severity invariant of its
+// StructureDefinition and data types (422).
 func validateResource(res map[string]any) error {
 	if issues := fhir.Validate(res); len(issues) > 0 {
 		return &hale.Error{Kind: hale.KindInvalid, Op: "validate", Message: issues[0].Diagnostics, Issues: issues}
+	}
+	if issues := invariant.Check(context.Background(), res); len(issues) > 0 {
+		return &hale.Error{Kind: hale.KindUnprocessable, Op: "validate", Message: issues[0].Diagnostics, Issues: issues}
 	}
 	return nil
 }

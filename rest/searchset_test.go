@@ -1,0 +1,146 @@
+package rest_test
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// seedSearch stores a small world: two patients, an organization, a
+// practitioner, and observations with dates, quantities and codes.
+func seedSearch(t *testing.T, c *client) {
+	t.Helper()
+	c.do("PUT", "/Organization/acme", `{"resourceType":"Organization","id":"acme","name":"Acme Clinic"}`).want(t, 201)
+	c.do("PUT", "/Practitioner/smith", `{"resourceType":"Practitioner","id":"smith","name":[{"family":"Smith"}]}`).want(t, 201)
+	c.do("PUT", "/Patient/p1", `{"resourceType":"Patient","id":"p1","name":[{"family":"Alpha"}],"birthDate":"1970-05-01","managingOrganization":{"reference":"Organization/acme"},"generalPractitioner":[{"reference":"Practitioner/smith"}]}`).want(t, 201)
+	c.do("PUT", "/Patient/p2", `{"resourceType":"Patient","id":"p2","name":[{"family":"Beta"}],"birthDate":"1990-01-01"}`).want(t, 201)
+	for i, o := range []struct{ patient, code, date, value, unit string }{
+		{"p1", "8867-4", "2020-01-10T10:00:00Z", "72", "/min"},
+		{"p1", "8867-4", "2021-06-01T10:00:00Z", "90", "/min"},
+		{"p1", "29463-7", "2021-06-01T10:00:00Z", "70000", "g"},
+		{"p2", "8867-4", "2022-03-03T10:00:00Z", "60", "/min"},
+		{"p2", "29463-7", "2022-03-03T10:00:00Z", "80", "kg"},
+	} {
+		body := fmt.Sprintf(`{"resourceType":"Observation","id":"o%d","status":"final","code":{"coding":[{"system":"http://loinc.org","code":%q}]},"subject":{"reference":"Patient/%s"},"performer":[{"reference":"Practitioner/smith"}],"effectiveDateTime":%q,"valueQuantity":{"value":%s,"unit":%q,"system":"http://unitsofmeasure.org","code":%q}}`,
+			i, o.code, o.patient, o.date, o.value, o.unit, o.unit)
+		c.do("PUT", fmt.Sprintf("/Observation/o%d", i), body).want(t, 201)
+	}
+}
+
+func ids(r *resp, mode string) []string {
+	var out []string
+	for _, e := range entries(r) {
+		if get(e, "search", "mode") == mode {
+			out = append(out, str(get(e, "resource", "resourceType"))+"/"+str(get(e, "resource", "id")))
+		}
+	}
+	return out
+}
+
+func TestSearchTypes(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		seedSearch(t, c)
+		for _, tc := range []struct {
+			query string
+			want  string
+		}{
+			{"Observation?code=http://loinc.org|8867-4&_sort=_id", "Observation/o0,Observation/o1,Observation/o3"},
+			{"Observation?date=2021&_sort=_id", "Observation/o1,Observation/o2"},
+			{"Observation?date=ge2021-06-01&_sort=_id", "Observation/o1,Observation/o2,Observation/o3,Observation/o4"},
+			{"Observation?date=lt2021&_sort=_id", "Observation/o0"},
+			{"Observation?value-quantity=gt75|http://unitsofmeasure.org|kg&_sort=_id", "Observation/o4"},
+			{"Observation?value-quantity=70|http://unitsofmeasure.org|kg", "Observation/o2"}, // 70000 g
+			{"Observation?value-quantity=lt80|http://unitsofmeasure.org|/min&_sort=_id", "Observation/o0,Observation/o3"},
+			{"Patient?birthdate=lt1980", "Patient/p1"},
+			{"Observation?subject:Patient.name=beta&_sort=_id", "Observation/o3,Observation/o4"},
+			{"Observation?subject:Patient.organization.name=acme&_sort=_id", "Observation/o0,Observation/o1,Observation/o2"},
+			{"Patient?_has:Observation:subject:code=29463-7&_sort=_id", "Patient/p1,Patient/p2"},
+			{"Patient?_has:Observation:subject:value-quantity=gt85|http://unitsofmeasure.org|/min", "Patient/p1"},
+			{"Observation?code-value-quantity=http://loinc.org|8867-4$gt80&_sort=_id", "Observation/o1"},
+			{"Observation?code:missing=false&subject=Patient/p2&_sort=_id", "Observation/o3,Observation/o4"},
+			{"Patient?general-practitioner:missing=true", "Patient/p2"},
+			{"Observation?_sort=-date,_id&_count=2", "Observation/o3,Observation/o4"},
+			{"Patient/p1/Observation?_sort=_id", "Observation/o0,Observation/o1,Observation/o2"},
+		} {
+			path, q, _ := strings.Cut(tc.query, "?")
+			v, _ := url.ParseQuery(q)
+			r := c.do("GET", "/"+path+"?"+v.Encode(), nil).want(t, 200)
+			if got := strings.Join(ids(r, "match"), ","); got != tc.want {
+				t.Errorf("%s: got %s, want %s", tc.query, got, tc.want)
+			}
+		}
+	})
+}
+
+func TestSearchResultParams(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		seedSearch(t, c)
+		r := c.do("GET", "/Observation?subject=Patient/p1&_include=Observation:subject&_include=Observation:performer&_sort=_id", nil).want(t, 200)
+		if inc := strings.Join(ids(r, "include"), ","); inc != "Patient/p1,Practitioner/smith" {
+			t.Errorf("_include: %s", inc)
+		}
+		r = c.do("GET", "/Patient?_id=p1&_revinclude=Observation:subject&_include:iterate=Patient:organization", nil).want(t, 200)
+		if n := len(ids(r, "include")); n != 3 {
+			t.Errorf("_revinclude: %v", ids(r, "include"))
+		}
+		r = c.do("GET", "/Observation?_include=Observation:subject&_revinclude:iterate=Observation:subject&_id=o0", nil).want(t, 200)
+		if n := len(ids(r, "include")); n != 3 { // p1 and its two other observations
+			t.Errorf("_include + _revinclude:iterate: %v", ids(r, "include"))
+		}
+		r = c.do("GET", "/Observation?_summary=count", nil).want(t, 200)
+		if r.body["total"] != float64(5) || len(entries(r)) != 0 {
+			t.Errorf("_summary=count: %s", r.raw)
+		}
+		r = c.do("GET", "/Patient?_id=p1&_elements=birthDate", nil).want(t, 200)
+		res := get(entries(r)[0], "resource")
+		if get(res, "birthDate") == nil || get(res, "name") != nil || get(res, "meta", "tag", 0, "code") != "SUBSETTED" {
+			t.Errorf("_elements: %v", res)
+		}
+		r = c.do("GET", "/Patient?_id=p1&_summary=true", nil).want(t, 200)
+		if res := get(entries(r)[0], "resource"); get(res, "name") == nil || get(res, "text") != nil {
+			t.Errorf("_summary=true: %v", res)
+		}
+		r = c.do("GET", "/?_type=Patient,Organization&_sort=_id", nil).want(t, 200)
+		if got := strings.Join(ids(r, "match"), ","); got != "Organization/acme,Patient/p1,Patient/p2" {
+			t.Errorf("system search: %s", got)
+		}
+		r = c.do("GET", "/Patient/p1/*?_sort=_id", nil).want(t, 200)
+		if n := len(ids(r, "match")); n != 4 { // the patient and its three observations
+			t.Errorf("Patient/p1/*: %v", ids(r, "match"))
+		}
+		c.do("GET", "/Observation?date=notadate", nil).want(t, 400).outcome(t)
+		c.do("GET", "/Observation?_cursor=garbage", nil).want(t, 400).outcome(t)
+	})
+}
+
+// TestSearchPaging: next links walk every match once, in order, even when
+// new matches are written between pages.
+func TestSearchPaging(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		for i := 0; i < 25; i++ {
+			c.do("PUT", fmt.Sprintf("/Patient/p%02d", i), fmt.Sprintf(`{"resourceType":"Patient","id":"p%02d","gender":"female"}`, i)).want(t, 201)
+		}
+		var seen []string
+		next := "/Patient?gender=female&_count=10&_sort=_id"
+		for page := 0; next != ""; page++ {
+			r := c.do("GET", next, nil).want(t, 200)
+			seen = append(seen, ids(r, "match")...)
+			next = ""
+			for _, l := range get(r.body, "link").([]any) {
+				if get(l, "relation") == "next" {
+					next = strings.TrimPrefix(str(get(l, "url")), c.base)
+				}
+			}
+			if page == 0 {
+				c.do("PUT", "/Patient/p00a", `{"resourceType":"Patient","id":"p00a","gender":"female"}`).want(t, 201) // sorts into page 1
+			}
+			if page > 5 {
+				t.Fatal("paging does not end")
+			}
+		}
+		if len(seen) != 25 || seen[0] != "Patient/p00" || seen[24] != "Patient/p24" {
+			t.Errorf("paged %d: %v", len(seen), seen)
+		}
+	})
+}
