@@ -9,6 +9,7 @@
 package search
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -16,21 +17,23 @@ import (
 
 	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/fhir"
+	"github.com/hale-ehr/hale/fhirpath"
 )
 
-// param is a search parameter Hale indexes, with its compiled paths.
+// param is a search parameter Hale indexes, with its compiled FHIRPath
+// expression.
 type param struct {
-	def   *fhir.SearchParam
-	typ   hale.ParamType
-	paths []compiledPath
+	def  *fhir.SearchParam
+	typ  hale.ParamType
+	expr *fhirpath.Expression
 	// components of a composite parameter, each with its own type and
 	// paths relative to the element the composite's paths select.
 	components []component
 }
 
 type component struct {
-	typ   hale.ParamType
-	paths []compiledPath
+	typ  hale.ParamType
+	expr *fhirpath.Expression
 }
 
 var (
@@ -80,15 +83,9 @@ func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
 		return param{}, false
 	}
 	p := param{def: sp, typ: hale.ParamType(sp.Type)}
-	for _, member := range splitUnion(sp.Expression) {
-		cp, ok := compile(member)
-		if !ok {
-			return param{}, false
-		}
-		if cp.root != resourceType && cp.root != "Resource" && cp.root != "DomainResource" {
-			continue
-		}
-		p.paths = append(p.paths, cp)
+	var err error
+	if p.expr, err = fhirpath.Compile(sp.Expression); err != nil {
+		return param{}, false
 	}
 	if sp.Type == "composite" {
 		for _, c := range sp.Components {
@@ -97,37 +94,13 @@ func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
 				return param{}, false
 			}
 			comp := component{typ: hale.ParamType(def.Type)}
-			for _, member := range splitUnion(c.Expression) {
-				cp, ok := compileRelative(member)
-				if !ok {
-					return param{}, false
-				}
-				comp.paths = append(comp.paths, cp)
+			if comp.expr, err = fhirpath.Compile(c.Expression); err != nil {
+				return param{}, false
 			}
 			p.components = append(p.components, comp)
 		}
 	}
-	return p, len(p.paths) > 0
-}
-
-// splitUnion splits an expression on the top-level "|".
-func splitUnion(expr string) []string {
-	var out []string
-	depth, start := 0, 0
-	for i := 0; i < len(expr); i++ {
-		switch expr[i] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case '|':
-			if depth == 0 {
-				out = append(out, expr[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, expr[start:])
+	return p, true
 }
 
 // Supported reports whether Hale can search resourceType by the parameter
@@ -168,31 +141,50 @@ func lookup(resourceType, code string) *param {
 // index, and no real code or identifier comes close.
 const MaxTokenLen = 1024
 
-// Extract computes the index rows of one resource.
+// Extract computes the index rows of one resource: each indexed
+// parameter's FHIRPath expression is evaluated on it (resolve() answers
+// with the referenced type, as "where(resolve() is Patient)" needs), and
+// each selected value becomes rows of the parameter's type. An expression
+// that fails on this resource indexes nothing for that parameter.
 func Extract(resourceType string, res map[string]any) *hale.Index {
 	idx := &hale.Index{}
+	ctx := context.Background()
+	env := &fhirpath.Env{Resource: res, RootResource: res}
 	for _, p := range indexed(resourceType) {
+		items, err := p.expr.Evaluate(ctx, res, env)
+		if err != nil {
+			continue
+		}
 		code := p.def.Code
-		group := 0
-		for _, cp := range p.paths {
-			for _, n := range cp.eval(res) {
-				if p.typ != hale.TypeComposite {
-					addValue(idx, p.typ, code, 0, n)
+		for g, it := range items {
+			if p.typ != hale.TypeComposite {
+				addValue(idx, p.typ, code, 0, nodeOf(it))
+				continue
+			}
+			for i, c := range p.components {
+				sub, err := c.expr.Evaluate(ctx, it, env)
+				if err != nil {
 					continue
 				}
-				group++
-				for i, c := range p.components {
-					for _, ccp := range c.paths {
-						for _, cn := range ccp.eval(n.v) {
-							addValue(idx, c.typ, code+"#"+strconv.Itoa(i), group, cn)
-						}
-					}
+				for _, cit := range sub {
+					addValue(idx, c.typ, code+"#"+strconv.Itoa(i), g+1, nodeOf(cit))
 				}
 			}
 		}
 	}
 	dedupe(idx)
 	return idx
+}
+
+// node is one value an expression selected: its JSON and FHIR type name
+// ("Quantity", "dateTime"; "" for computed values).
+type node struct {
+	v   any
+	typ string
+}
+
+func nodeOf(it fhirpath.Item) node {
+	return node{v: it.Raw(), typ: strings.TrimPrefix(it.TypeName(), "FHIR.")}
 }
 
 // addValue adds the rows one selected value gives a parameter of type t.
@@ -319,12 +311,7 @@ func addReference(idx *hale.Index, code string, group int, n node) {
 	}
 	rv := hale.ReferenceValue{Param: code, Group: group, URL: ref}
 	if t, id, ok := ParseLocalReference(ref); ok {
-		if n.filter != "" && n.filter != t {
-			return
-		}
 		rv.TargetType, rv.TargetID = t, id
-	} else if n.filter != "" {
-		return
 	}
 	idx.References = append(idx.References, rv)
 }
@@ -393,15 +380,18 @@ func uniq[T comparable](xs []T) []T {
 // for _include.
 func ReferenceTargets(resourceType string, res map[string]any, code string) []hale.ReferenceValue {
 	var out []hale.ReferenceValue
+	env := &fhirpath.Env{Resource: res, RootResource: res}
 	for _, p := range indexed(resourceType) {
 		if p.typ != hale.TypeReference || code != "*" && p.def.Code != code {
 			continue
 		}
+		items, err := p.expr.Evaluate(context.Background(), res, env)
+		if err != nil {
+			continue
+		}
 		idx := &hale.Index{}
-		for _, cp := range p.paths {
-			for _, n := range cp.eval(res) {
-				addReference(idx, p.def.Code, 0, n)
-			}
+		for _, it := range items {
+			addReference(idx, p.def.Code, 0, nodeOf(it))
 		}
 		for _, r := range idx.References {
 			if r.TargetID != "" {

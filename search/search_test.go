@@ -23,32 +23,6 @@ func TestFold(t *testing.T) {
 	}
 }
 
-func TestCompile(t *testing.T) {
-	ok := []string{
-		"Patient.name.family",
-		"(Observation.value as CodeableConcept)",
-		"Observation.value.as(Quantity)",
-		"Procedure.subject.where(resolve() is Patient)",
-		"Patient.telecom.where(system='phone')",
-	}
-	for _, e := range ok {
-		if _, good := compile(e); !good {
-			t.Errorf("compile(%q) failed", e)
-		}
-	}
-	bad := []string{
-		"Patient.deceased.exists() and Patient.deceased != false",
-		"Bundle.entry[0].resource",
-		"Patient.telecom.where(system=phone)",
-		"",
-	}
-	for _, e := range bad {
-		if _, good := compile(e); good {
-			t.Errorf("compile(%q) should be outside the subset", e)
-		}
-	}
-}
-
 func decode(t *testing.T, s string) map[string]any {
 	t.Helper()
 	m, err := fhir.Decode([]byte(s))
