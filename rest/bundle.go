@@ -433,11 +433,11 @@ func (s *Service) rewriteOne(ctx context.Context, tx hale.Tx, ref string, ids ma
 		}
 		return ref, nil
 	}
-	matches, err := search.ParseConditional(typ, query)
+	q, err := search.ParseConditional(typ, query)
 	if err != nil {
 		return "", err
 	}
-	found, err := tx.Find(ctx, typ, matches, 2)
+	found, err := matchIDs(ctx, tx, q)
 	if err != nil {
 		return "", err
 	}

@@ -24,7 +24,8 @@ func (s *Service) capabilityStatement(base string) obj {
 	resourceCapsOnce.Do(func() {
 		for _, t := range fhir.ResourceTypes() {
 			var params []any
-			params = append(params, obj{{"name", "_id"}, {"type", "token"}, {"documentation", "logical id"}})
+			params = append(params, obj{{"name", "_id"}, {"type", "token"}, {"documentation", "logical id"}},
+				obj{{"name", "_lastUpdated"}, {"type", "date"}, {"documentation", "when the resource last changed"}})
 			for _, p := range search.SupportedParams(t) {
 				if p.Code == "_id" {
 					continue
@@ -35,6 +36,10 @@ func (s *Service) capabilityStatement(base string) obj {
 				}
 				po = append(po, kv{"type", p.Type})
 				params = append(params, po)
+			}
+			includes := []any{}
+			for _, p := range search.ReferenceParams(t) {
+				includes = append(includes, t+":"+p)
 			}
 			resourceCaps = append(resourceCaps, obj{
 				{"type", t},
@@ -51,6 +56,8 @@ func (s *Service) capabilityStatement(base string) obj {
 				{"conditionalUpdate", true},
 				{"conditionalDelete", "single"},
 				{"referencePolicy", []any{"literal", "logical"}},
+				{"searchInclude", includes},
+				{"searchRevInclude", []any{"*"}},
 				{"searchParam", params},
 				{"operation", []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}},
 			})
@@ -69,9 +76,10 @@ func (s *Service) capabilityStatement(base string) obj {
 		{"patchFormat", []any{"application/json-patch+json"}},
 		{"rest", []any{obj{
 			{"mode", "server"},
-			{"documentation", "Search supports _id and the token, string and reference parameters listed per resource, with _count and _offset paging; other parameters are ignored and reported (400 with Prefer: handling=strict)."},
+			{"documentation", "Search supports every parameter listed per resource (R4 core and US Core), with modifiers, prefixes, chains, _has, composites, _sort, _count with cursor paging, _total, _summary, _elements, _include and _revinclude (:iterate); unknown parameters are ignored and reported (400 with Prefer: handling=strict)."},
 			{"resource", resourceCaps},
-			{"interaction", []any{obj{{"code", "transaction"}}, obj{{"code", "batch"}}, obj{{"code", "history-system"}}}},
+			{"interaction", []any{obj{{"code", "transaction"}}, obj{{"code", "batch"}}, obj{{"code", "history-system"}}, obj{{"code", "search-system"}}}},
+			{"compartment", []any{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
 		}}},
 	}
 }

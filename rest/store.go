@@ -128,9 +128,9 @@ func checkIfMatch(req *Request, cur *hale.Version) error {
 }
 
 // resolve runs the search of a conditional interaction and returns the ids
-// that match (search.html; http.html#cond-update).
+// that match, at most two (search.html; http.html#cond-update).
 func resolve(ctx context.Context, tx hale.Tx, typ, rawQuery string) ([]string, error) {
-	matches, err := search.ParseConditional(typ, rawQuery)
+	q, err := search.ParseConditional(typ, rawQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,24 @@ func resolve(ctx context.Context, tx hale.Tx, typ, rawQuery string) ([]string, e
 	if err := tx.Lock(ctx, "conditional:"+typ); err != nil {
 		return nil, err
 	}
-	return tx.Find(ctx, typ, matches, 2)
+	return matchIDs(ctx, tx, q)
+}
+
+// matchIDs runs a query and returns the ids of the page.
+func matchIDs(ctx context.Context, r hale.Reader, q *hale.Query) ([]string, error) {
+	sr, ok := r.(hale.Searcher)
+	if !ok {
+		return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.search", Message: "the store cannot search"}
+	}
+	res, err := sr.Search(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(res.Versions))
+	for i, v := range res.Versions {
+		ids[i] = v.ID
+	}
+	return ids, nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

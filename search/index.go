@@ -117,9 +117,7 @@ func Supported(resourceType, code string) bool {
 func SupportedParams(resourceType string) []*fhir.SearchParam {
 	var out []*fhir.SearchParam
 	for _, p := range indexed(resourceType) {
-		if p.typ == hale.TypeToken || p.typ == hale.TypeString || p.typ == hale.TypeReference {
-			out = append(out, p.def)
-		}
+		out = append(out, p.def)
 	}
 	return out
 }

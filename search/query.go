@@ -2,159 +2,54 @@ package search
 
 import (
 	"net/url"
-	"sort"
 	"strings"
 
 	"github.com/hale-ehr/hale"
 )
 
-// resultParams are the search result parameters (search.html#return) and
-// format parameters: they shape the answer, not the match.
-var resultParams = map[string]bool{
-	"_count": true, "_sort": true, "_format": true, "_pretty": true, "_summary": true,
-	"_elements": true, "_include": true, "_revinclude": true, "_total": true,
-	"_contained": true, "_containedType": true, "_cursor": true, "_offset": true,
-}
-
-// IsResultParam reports whether name is a result or format parameter.
-func IsResultParam(name string) bool { return resultParams[name] }
-
-// Query is a parsed search.
-type Query struct {
-	Matches []hale.Match
-	// Ignored lists the parameters that were not applied (unknown or
-	// unsupported), as name[:modifier].
-	Ignored []string
-}
-
-// Parse turns the search parameters of a type search into store matches.
-// Result parameters are skipped. Unknown or unsupported parameters are
-// collected in Ignored; the caller decides whether that is an error (it is
-// for conditional interactions, where ignoring a criterion could select the
-// wrong resource). A malformed value is a KindInvalid error.
-func Parse(resourceType string, q url.Values) (*Query, error) {
-	out := &Query{}
-	names := make([]string, 0, len(q))
-	for k := range q {
-		names = append(names, k)
-	}
-	sort.Strings(names) // deterministic match order
-	for _, key := range names {
-		name, modifier, _ := strings.Cut(key, ":")
-		if IsResultParam(name) {
-			continue
-		}
-		for _, raw := range q[key] {
-			m, ok, err := parseOne(resourceType, name, modifier, raw)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				out.Ignored = append(out.Ignored, key)
-				break
-			}
-			out.Matches = append(out.Matches, m)
-		}
-	}
-	return out, nil
-}
-
-// ParseConditional parses the query of a conditional interaction
-// ("identifier=http://x|1&family=Doe"). Every criterion must be supported,
-// and there must be at least one.
-func ParseConditional(resourceType, rawQuery string) ([]hale.Match, error) {
+// ParseConditional parses the criteria of a conditional interaction
+// ("identifier=http://x|1&family=Doe") into a query for at most two
+// matches (enough to tell none, one and several). Every criterion must be
+// supported, and there must be at least one: ignoring a criterion could
+// select the wrong resource.
+func ParseConditional(resourceType, rawQuery string) (*hale.Query, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, hale.Errorf(hale.KindInvalid, "malformed search criteria %q: %v", rawQuery, err)
 	}
-	parsed, err := Parse(resourceType, q)
+	r, err := ParseRequest([]string{resourceType}, q, Options{DefaultCount: 2, MaxCount: 2})
 	if err != nil {
 		return nil, err
 	}
-	if len(parsed.Ignored) > 0 {
-		return nil, hale.Errorf(hale.KindInvalid, "search parameter %q is not supported for %s in conditional interactions", parsed.Ignored[0], resourceType)
+	if len(r.Ignored) > 0 {
+		return nil, hale.Errorf(hale.KindInvalid, "search parameter %q is not supported for %s in conditional interactions", r.Ignored[0], resourceType)
 	}
-	if len(parsed.Matches) == 0 {
+	if len(r.Query.Where) == 0 {
 		return nil, hale.Errorf(hale.KindInvalid, "conditional interaction needs at least one search criterion")
 	}
-	return parsed.Matches, nil
+	r.Query.Count, r.Query.Total, r.Query.Sort = 2, false, nil
+	return &r.Query, nil
 }
 
-func parseOne(resourceType, name, modifier, raw string) (hale.Match, bool, error) {
-	values := splitComma(raw)
-	if name == "_id" {
-		if modifier != "" {
-			return hale.Match{}, false, nil
-		}
-		m := hale.Match{Param: "_id", Kind: hale.MatchID}
-		for _, v := range values {
-			m.Values = append(m.Values, hale.MatchValue{Code: v})
-		}
-		return m, true, nil
-	}
-	p := lookup(resourceType, name)
-	if p == nil {
-		return hale.Match{}, false, nil
-	}
-	m := hale.Match{Param: name}
-	switch p.def.Type {
-	case "token":
-		if modifier != "" {
-			return hale.Match{}, false, nil
-		}
-		m.Kind = hale.MatchToken
-		for _, v := range values {
-			m.Values = append(m.Values, tokenValue(v))
-		}
-	case "string":
-		switch modifier {
-		case "":
-			m.Kind = hale.MatchString
-		case "exact":
-			m.Kind = hale.MatchStringExact
-		case "contains":
-			m.Kind = hale.MatchStringContains
-		default:
-			return hale.Match{}, false, nil
-		}
-		for _, v := range values {
-			if m.Kind != hale.MatchStringExact {
-				v = Fold(v)
-			}
-			m.Values = append(m.Values, hale.MatchValue{Code: v})
-		}
-	case "reference":
-		m.Kind = hale.MatchReference
-		for _, v := range values {
-			mv, err := referenceValue(p, modifier, v)
-			if err != nil {
-				return hale.Match{}, false, err
-			}
-			if mv == nil {
-				return hale.Match{}, false, nil
-			}
-			m.Values = append(m.Values, *mv)
-		}
-	default:
-		return hale.Match{}, false, nil
-	}
-	return m, true, nil
-}
-
-func tokenValue(v string) hale.MatchValue {
+// tokenValue parses a token search value: code, system|code, |code or
+// system| (search.html#token).
+func tokenValue(v string) hale.Value {
 	system, code, hasBar := strings.Cut(v, "|")
 	switch {
 	case !hasBar:
-		return hale.MatchValue{Code: v}
+		return hale.Value{Code: v}
 	case system == "":
-		return hale.MatchValue{Code: code, NoSystem: true}
+		return hale.Value{Code: code, NoSystem: true}
 	case code == "":
-		return hale.MatchValue{System: system, AnyCode: true}
+		return hale.Value{System: system, AnyCode: true}
 	}
-	return hale.MatchValue{System: system, Code: code}
+	return hale.Value{System: system, Code: code}
 }
 
-func referenceValue(p *param, modifier, v string) (*hale.MatchValue, error) {
+// referenceValue parses a reference search value: Type/id, id (with the
+// type from a :Type modifier or the parameter's only target), or an
+// absolute URL.
+func referenceValue(p *param, modifier, v string) (*hale.Value, error) {
 	if modifier != "" {
 		// reference:Type/id forms: subject:Patient=123
 		if !isIdent(modifier) || strings.Contains(v, "/") {
@@ -163,18 +58,18 @@ func referenceValue(p *param, modifier, v string) (*hale.MatchValue, error) {
 		if !ValidID(v) {
 			return nil, hale.Errorf(hale.KindInvalid, "invalid id %q in %s:%s", v, p.def.Code, modifier)
 		}
-		return &hale.MatchValue{TargetType: modifier, TargetID: v}, nil
+		return &hale.Value{TargetType: modifier, TargetID: v}, nil
 	}
 	if t, id, ok := ParseLocalReference(v); ok {
-		return &hale.MatchValue{TargetType: t, TargetID: id}, nil
+		return &hale.Value{TargetType: t, TargetID: id}, nil
 	}
 	if strings.Contains(v, ":") { // absolute URL or canonical
-		return &hale.MatchValue{URL: v}, nil
+		return &hale.Value{URL: v}, nil
 	}
 	if !ValidID(v) {
 		return nil, hale.Errorf(hale.KindInvalid, "invalid reference %q for %s", v, p.def.Code)
 	}
-	mv := &hale.MatchValue{TargetID: v}
+	mv := &hale.Value{TargetID: v}
 	if len(p.def.Target) == 1 {
 		mv.TargetType = p.def.Target[0]
 	}

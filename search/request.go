@@ -327,8 +327,7 @@ func simpleParam(p *param, code, modifier, raw string, opt Options) (hale.Clause
 		case "", "not":
 			c.Not = modifier == "not"
 			for _, v := range values {
-				tv := tokenValue(v)
-				c.Values = append(c.Values, hale.Value{System: tv.System, Code: tv.Code, NoSystem: tv.NoSystem, AnyCode: tv.AnyCode})
+				c.Values = append(c.Values, tokenValue(v))
 			}
 		case "text":
 			c.Param, c.Type = code+":text", hale.TypeString
@@ -390,8 +389,7 @@ func simpleParam(p *param, code, modifier, raw string, opt Options) (hale.Clause
 		if modifier == "identifier" {
 			c.Param, c.Type = code+":identifier", hale.TypeToken
 			for _, v := range values {
-				tv := tokenValue(v)
-				c.Values = append(c.Values, hale.Value{System: tv.System, Code: tv.Code, NoSystem: tv.NoSystem, AnyCode: tv.AnyCode})
+				c.Values = append(c.Values, tokenValue(v))
 			}
 			return c, true, nil
 		}
@@ -400,7 +398,7 @@ func simpleParam(p *param, code, modifier, raw string, opt Options) (hale.Clause
 			if err != nil || mv == nil {
 				return c, false, err
 			}
-			c.Values = append(c.Values, hale.Value{TargetType: mv.TargetType, TargetID: mv.TargetID, URL: mv.URL})
+			c.Values = append(c.Values, *mv)
 		}
 	case hale.TypeDate, hale.TypeLastUpdated:
 		if modifier != "" {

@@ -88,52 +88,36 @@ func TestExtract(t *testing.T) {
 	}
 }
 
-func TestParse(t *testing.T) {
-	q, err := Parse("Patient", url.Values{
-		"identifier":     {"http://x|1,|2,http://y|,3"},
-		"family:exact":   {"Müller"},
-		"name":           {"MÜL"},
-		"organization":   {"Organization/o1"},
-		"_id":            {"a,b"},
-		"_count":         {"10"},
-		"birthdate":      {"2000"}, // not indexed yet: ignored
-		"unknown:banana": {"x"},
-	})
+func TestParseConditional(t *testing.T) {
+	q, err := ParseConditional("Patient", "identifier=http://x|1,|2,http://y|,3&family:exact=M%C3%BCller&organization=Organization/o1&_id=a,b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	byParam := map[string]hale.Match{}
-	for _, m := range q.Matches {
-		byParam[m.Param] = m
+	byParam := map[string]hale.Clause{}
+	for _, c := range q.Where {
+		byParam[c.Param] = c
 	}
-	if got := byParam["identifier"].Values; !reflect.DeepEqual(got, []hale.MatchValue{
+	if got := byParam["identifier"].Values; !reflect.DeepEqual(got, []hale.Value{
 		{System: "http://x", Code: "1"}, {Code: "2", NoSystem: true}, {System: "http://y", AnyCode: true}, {Code: "3"},
 	}) {
 		t.Errorf("identifier: %+v", got)
 	}
-	if m := byParam["family"]; m.Kind != hale.MatchStringExact || m.Values[0].Code != "Müller" {
-		t.Errorf("family:exact: %+v", m)
+	if c := byParam["family"]; c.Modifier != "exact" || c.Values[0].Code != "Müller" {
+		t.Errorf("family:exact: %+v", c)
 	}
-	if m := byParam["name"]; m.Kind != hale.MatchString || m.Values[0].Code != "mul" {
-		t.Errorf("name: %+v", m)
+	if c := byParam["organization"]; c.Values[0] != (hale.Value{TargetType: "Organization", TargetID: "o1"}) {
+		t.Errorf("organization: %+v", c)
 	}
-	if m := byParam["organization"]; m.Values[0] != (hale.MatchValue{TargetType: "Organization", TargetID: "o1"}) {
-		t.Errorf("organization: %+v", m)
+	if c := byParam["_id"]; c.Type != hale.TypeID || len(c.Values) != 2 {
+		t.Errorf("_id: %+v", c)
 	}
-	if m := byParam["_id"]; m.Kind != hale.MatchID || len(m.Values) != 2 {
-		t.Errorf("_id: %+v", m)
+	if q.Count != 2 || q.Total {
+		t.Errorf("a conditional query asks for two matches and no total: %+v", q)
 	}
-	if !reflect.DeepEqual(q.Ignored, []string{"birthdate", "unknown:banana"}) {
-		t.Errorf("ignored: %v", q.Ignored)
-	}
-	if _, err := Parse("Observation", url.Values{"subject": {"not a valid id"}}); !hale.IsKind(err, hale.KindInvalid) {
-		t.Errorf("malformed reference: %v", err)
-	}
-	if _, err := ParseConditional("Patient", "birthdate=2000"); !hale.IsKind(err, hale.KindInvalid) {
-		t.Errorf("conditional with an unsupported parameter: %v", err)
-	}
-	if _, err := ParseConditional("Patient", "_count=1"); !hale.IsKind(err, hale.KindInvalid) {
-		t.Errorf("conditional with no criteria: %v", err)
+	for _, bad := range []string{"nonsense=1", "_count=1", "subject=not%20an%20id", "%zz"} {
+		if _, err := ParseConditional("Observation", bad); !hale.IsKind(err, hale.KindInvalid) {
+			t.Errorf("%s: want KindInvalid, got %v", bad, err)
+		}
 	}
 }
 
@@ -145,13 +129,13 @@ func TestSplitComma(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add("Patient", "identifier=http://x|1&name:exact=Doe&_id=a,b")
-	f.Add("Observation", "subject=Patient/1&code=http://loinc.org|8867-4")
+	f.Add("Observation", "subject:Patient.name=x&code=http://loinc.org|8867-4&date=ge2020&value-quantity=lt5|http://unitsofmeasure.org|mg&_has:Provenance:target:agent=1")
 	f.Fuzz(func(t *testing.T, typ, query string) {
 		q, err := url.ParseQuery(query)
 		if err != nil || !fhir.IsResourceType(typ) {
 			return
 		}
-		Parse(typ, q)
+		ParseRequest([]string{typ}, q, Options{DefaultCount: 10, MaxCount: 100})
 		ParseConditional(typ, query)
 	})
 }
