@@ -110,7 +110,10 @@ func parseEntries(b map[string]any, outer *Request) ([]*entry, error) {
 			continue
 		}
 		r.Resource = e.resource
-		if r.Method == "PATCH" {
+		if r.Method == "PATCH" && e.resource["resourceType"] == "Parameters" {
+			// FHIRPath Patch (fhirpatch.html): the Parameters is the patch.
+			r.Patch = false
+		} else if r.Method == "PATCH" {
 			// A patch entry carries a Binary with the JSON Patch document,
 			// or (FHIRPath Patch) a Parameters resource.
 			data, _ := e.resource["data"].(string)

@@ -152,11 +152,11 @@ func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 		req.Patch = true
 	case mt == "application/fhir+json", mt == "application/json", mt == "application/json+fhir":
 	case mt == "application/fhir+xml", mt == "application/xml", mt == "text/xml", mt == "application/xml+fhir":
-		if r.Method == "PATCH" {
-			return nil, hale.Errorf(hale.KindUnsupportedMediaType, "PATCH takes a JSON Patch document (application/json-patch+json); XML Patch is not implemented")
-		}
 		res, err := fhir.DecodeXML(body)
 		if err != nil {
+			if r.Method == "PATCH" && xmlRootName(body) != "Parameters" {
+				return nil, errPatchFormat // XML Patch is not implemented; FHIRPath Patch is
+			}
 			return nil, err
 		}
 		req.Resource = res

@@ -12,14 +12,19 @@ import (
 	"github.com/hale-ehr/hale/fhir"
 )
 
-// patch implements patch with JSON Patch (http.html#patch, RFC 6902),
-// also conditionally ([type]?[criteria]). The patched resource is
-// validated like an update; it may not change resourceType or id.
+// patch implements patch (http.html#patch) with JSON Patch (RFC 6902)
+// or, for a Parameters body, FHIRPath Patch (fhirpatch.go), also
+// conditionally ([type]?[criteria]). The patched resource is validated
+// like an update; it may not change resourceType or id.
 func (s *Service) patch(ctx context.Context, tx hale.Tx, req *Request) (*Response, error) {
-	if !req.Patch {
-		return nil, hale.Errorf(hale.KindUnsupportedMediaType, "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)")
+	var ops []patchOp
+	var fp fhirPathPatch
+	var err error
+	if req.Patch {
+		ops, err = parseJSONPatch(req.Body)
+	} else {
+		fp, err = parseFHIRPathPatch(req)
 	}
-	ops, err := parseJSONPatch(req.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +62,9 @@ func (s *Service) patch(ctx context.Context, tx hale.Tx, req *Request) (*Respons
 	if err != nil {
 		return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.patch", Err: err}
 	}
+	if err := fp.apply(ctx, doc); err != nil {
+		return nil, err
+	}
 	var root any = doc
 	for i, op := range ops {
 		if root, err = op.apply(root); err != nil {
@@ -65,7 +73,7 @@ func (s *Service) patch(ctx context.Context, tx hale.Tx, req *Request) (*Respons
 	}
 	res, ok := root.(map[string]any)
 	if !ok || res["resourceType"] != req.Type || res["id"] != req.ID {
-		return nil, hale.Errorf(hale.KindUnprocessable, "JSON Patch may not change resourceType or id")
+		return nil, hale.Errorf(hale.KindUnprocessable, "a patch may not change resourceType or id")
 	}
 	if err := validateResource(res); err != nil {
 		if e, ok := err.(*hale.Error); ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/hale-ehr/hale"
@@ -45,6 +46,13 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 			return nil, err
 		}
 		parsed.Query.Where = append(parsed.Query.Where, c)
+	}
+	for i, c := range parsed.Query.Where {
+		if c.Param == "_list" {
+			if parsed.Query.Where[i], err = listClause(ctx, r, c.Values[0].Code, types); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if v := req.Query.Get("_cursor"); v != "" {
 		cur, err := decodeCursor(v)
@@ -299,4 +307,29 @@ func compartmentTypes(compartment string) []string {
 		}
 	}
 	return out
+}
+
+// listClause turns _list=id (search.html#list) into the ids of the List's
+// entries of the searched types; a missing List matches nothing.
+func listClause(ctx context.Context, r hale.Reader, id string, types []string) (hale.Clause, error) {
+	c := hale.Clause{Param: "_id", Type: hale.TypeID, Values: []hale.Value{{Code: ""}}} // matches nothing
+	v, err := r.Current(ctx, "List", id)
+	if hale.IsKind(err, hale.KindNotFound) {
+		return c, nil
+	}
+	if err != nil || v.Deleted {
+		return c, err
+	}
+	list, err := fhir.Decode(v.Data)
+	if err != nil {
+		return c, &hale.Error{Kind: hale.KindInternal, Op: "rest.list", Err: err}
+	}
+	entries, _ := list["entry"].([]any)
+	for _, e := range entries {
+		ref, _ := e.(map[string]any)["item"].(map[string]any)["reference"].(string)
+		if t, id, ok := search.ParseLocalReference(ref); ok && (len(types) == 0 || slices.Contains(types, t)) {
+			c.Values = append(c.Values, hale.Value{Code: id})
+		}
+	}
+	return c, nil
 }

@@ -109,6 +109,21 @@ func TestSearchResultParams(t *testing.T) {
 		if n := len(ids(r, "match")); n != 4 { // the patient and its three observations
 			t.Errorf("Patient/p1/*: %v", ids(r, "match"))
 		}
+		c.do("PUT", "/List/l1", `{"resourceType":"List","id":"l1","status":"current","mode":"working","entry":[{"item":{"reference":"Observation/o1"}},{"item":{"reference":"Patient/p2"}}]}`).want(t, 201)
+		r = c.do("GET", "/Observation?_list=l1", nil).want(t, 200)
+		if got := strings.Join(ids(r, "match"), ","); got != "Observation/o1" {
+			t.Errorf("_list: %s", got)
+		}
+		r = c.do("GET", "/Observation?_text=heart", nil).want(t, 200)
+		c.do("PUT", "/Patient/p3", `{"resourceType":"Patient","id":"p3","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Allergic to <b>peanuts</b></div>"}}`).want(t, 201)
+		r = c.do("GET", "/Patient?_text=PEANUT", nil).want(t, 200)
+		if got := strings.Join(ids(r, "match"), ","); got != "Patient/p3" {
+			t.Errorf("_text: %s", got)
+		}
+		r = c.do("GET", "/Patient?_content=alpha", nil).want(t, 200)
+		if got := strings.Join(ids(r, "match"), ","); got != "Patient/p1" {
+			t.Errorf("_content: %s", got)
+		}
 		c.do("GET", "/Observation?date=notadate", nil).want(t, 400).outcome(t)
 		c.do("GET", "/Observation?_cursor=garbage", nil).want(t, 400).outcome(t)
 	})

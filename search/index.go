@@ -11,6 +11,8 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"html"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,8 +172,82 @@ func Extract(resourceType string, res map[string]any) *hale.Index {
 			}
 		}
 	}
+	textRows(idx, res)
 	dedupe(idx)
 	return idx
+}
+
+// maxTextLen bounds the _text and _content rows of one resource.
+const maxTextLen = 8192
+
+// textRows adds the rows _text (the narrative's words) and _content (every
+// string of the resource) search.
+func textRows(idx *hale.Index, res map[string]any) {
+	if t, ok := res["text"].(map[string]any); ok {
+		if div, ok := t["div"].(string); ok {
+			if text := stripTags(div); text != "" {
+				addLong(idx, "_text", text)
+			}
+		}
+	}
+	var b strings.Builder
+	var walk func(v any, key string)
+	walk = func(v any, key string) {
+		if b.Len() >= maxTextLen {
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				switch k {
+				case "div", "data", "resourceType", "id", "meta", "reference", "url", "system":
+				default:
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys) // the same resource gives the same text
+			for _, k := range keys {
+				walk(x[k], k)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, key)
+			}
+		case string:
+			b.WriteString(x)
+			b.WriteByte(' ')
+		}
+	}
+	walk(res, "")
+	if b.Len() > 0 {
+		addLong(idx, "_content", b.String())
+	}
+}
+
+func addLong(idx *hale.Index, param, text string) {
+	if len(text) > maxTextLen {
+		text = text[:maxTextLen]
+	}
+	idx.Strings = append(idx.Strings, hale.StringValue{Param: param, Norm: Fold(text), Exact: text})
+}
+
+// stripTags returns the text of an XHTML fragment.
+func stripTags(s string) string {
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+			b.WriteByte(' ')
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
 }
 
 // node is one value an expression selected: its JSON and FHIR type name

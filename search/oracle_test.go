@@ -381,6 +381,12 @@ func (w *world) generate() []string {
 				continue
 			}
 			name := r.Param
+			if name == "_text" || name == "_content" {
+				if words := strings.Fields(r.Norm); len(words) > 1 {
+					one(d.typ, name, words[len(words)/2])
+				}
+				continue
+			}
 			if base, ok := strings.CutSuffix(name, ":text"); ok {
 				one(d.typ, base+":text", r.Exact[:min(4, len(r.Exact))])
 				continue

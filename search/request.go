@@ -247,6 +247,23 @@ func parseClause(types []string, key, raw string, opt Options) (hale.Clause, boo
 		return simple(hale.TypeID, "_id", modifier, raw, opt)
 	case "_lastUpdated":
 		return simple(hale.TypeLastUpdated, "_lastUpdated", modifier, raw, opt)
+	case "_text", "_content":
+		// Words in the narrative (_text) or anywhere in the resource
+		// (_content), case- and accent-insensitive; see textRows.
+		if modifier != "" || hasChain {
+			return hale.Clause{}, false, nil
+		}
+		c := hale.Clause{Param: code, Type: hale.TypeString, Modifier: "contains"}
+		for _, v := range splitComma(raw) {
+			c.Values = append(c.Values, hale.Value{Code: Fold(v)})
+		}
+		return c, true, nil
+	case "_list":
+		// Resolved by the caller, which can read the List: see ListClause.
+		if modifier != "" || hasChain || !ValidID(raw) {
+			return hale.Clause{}, false, hale.Errorf(hale.KindInvalid, "_list takes the id of a List, not %q", raw)
+		}
+		return hale.Clause{Param: "_list", Type: hale.TypeID, Values: []hale.Value{{Code: raw}}}, true, nil
 	}
 	p := lookupAny(types, code)
 	if p == nil {
