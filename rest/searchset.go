@@ -207,7 +207,11 @@ func (s *Service) includes(ctx context.Context, r hale.Reader, sr hale.Searcher,
 			for _, p := range params {
 				or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: targets})
 			}
-			q := hale.Query{Types: []string{inc.Source}, Where: []hale.Clause{{Or: or}}, Count: maxIncludes}
+			where := []hale.Clause{{Or: or}}
+			if len(or) == 1 {
+				where = or
+			}
+			q := hale.Query{Types: []string{inc.Source}, Where: where, Count: maxIncludes}
 			res, err := sr.Search(ctx, &q)
 			if err != nil {
 				return nil, err

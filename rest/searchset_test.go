@@ -81,7 +81,7 @@ func TestSearchResultParams(t *testing.T) {
 			t.Errorf("_include: %s", inc)
 		}
 		r = c.do("GET", "/Patient?_id=p1&_revinclude=Observation:subject&_include:iterate=Patient:organization", nil).want(t, 200)
-		if n := len(ids(r, "include")); n != 3 {
+		if n := len(ids(r, "include")); n != 4 { // three observations and the organization
 			t.Errorf("_revinclude: %v", ids(r, "include"))
 		}
 		r = c.do("GET", "/Observation?_include=Observation:subject&_revinclude:iterate=Observation:subject&_id=o0", nil).want(t, 200)
