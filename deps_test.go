@@ -23,7 +23,7 @@ func TestImportDirection(t *testing.T) {
 		"sqlite":    {"", "internal/sqlsearch"},
 		"postgres":  {"", "internal/sqlsearch"},
 		"storetest": {""},
-		"rest":      {"", "fhir", "search", "invariant"},
+		"rest":      {"", "fhir", "fhirpath", "search", "invariant"},
 		"invariant": {"", "fhir", "fhirpath"},
 		"fhirpath":  {"", "fhir", "ucum"},
 		"demo":      {},
