@@ -64,6 +64,14 @@ func (s *Service) bundle(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, e := range entries {
+		if e.req != nil && e.req.Type == "SearchParameter" && isWrite(e.req) {
+			if err := s.LoadSearchParameters(ctx); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	resp := obj{{"resourceType", "Bundle"}, {"id", newID()}, {"type", typ + "-response"},
 		{"link", []any{obj{{"relation", "self"}, {"url", req.Base}}}}}
 	if len(out) > 0 {
@@ -193,7 +201,7 @@ func (s *Service) transaction(ctx context.Context, tx hale.Tx, entries []*entry)
 		switch r.Method {
 		case "POST":
 			if r.IfNoneExist != "" {
-				m, err := resolve(ctx, tx, r.Type, r.IfNoneExist)
+				m, err := s.resolve(ctx, tx, r.Type, r.IfNoneExist)
 				if err != nil {
 					return nil, entryErr(e, err)
 				}
@@ -212,7 +220,7 @@ func (s *Service) transaction(ctx context.Context, tx hale.Tx, entries []*entry)
 			}
 		case "PUT", "PATCH", "DELETE":
 			if r.ID == "" && r.RawQuery != "" {
-				m, err := resolve(ctx, tx, r.Type, r.RawQuery)
+				m, err := s.resolve(ctx, tx, r.Type, r.RawQuery)
 				if err != nil {
 					return nil, entryErr(e, err)
 				}
@@ -436,7 +444,7 @@ func (s *Service) rewriteOne(ctx context.Context, tx hale.Tx, ref string, ids ma
 		}
 		return ref, nil
 	}
-	q, err := search.ParseConditional(typ, query)
+	q, err := search.ParseConditional(s.Params, typ, query)
 	if err != nil {
 		return "", err
 	}

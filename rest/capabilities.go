@@ -2,10 +2,8 @@ package rest
 
 import (
 	"net/http"
-	"sync"
 
 	"github.com/hale-ehr/hale/fhir"
-	"github.com/hale-ehr/hale/search"
 )
 
 // capabilities implements the capabilities interaction
@@ -15,54 +13,48 @@ func (s *Service) capabilities(req *Request) (*Response, error) {
 	return &Response{Status: http.StatusOK, Object: s.capabilityStatement(req.Base)}, nil
 }
 
-var (
-	resourceCaps     []any
-	resourceCapsOnce sync.Once
-)
-
 func (s *Service) capabilityStatement(base string) obj {
-	resourceCapsOnce.Do(func() {
-		for _, t := range fhir.ResourceTypes() {
-			var params []any
-			params = append(params, obj{{"name", "_id"}, {"type", "token"}, {"documentation", "logical id"}},
-				obj{{"name", "_lastUpdated"}, {"type", "date"}, {"documentation", "when the resource last changed"}})
-			for _, p := range search.SupportedParams(t) {
-				if p.Code == "_id" {
-					continue
-				}
-				po := obj{{"name", p.Code}}
-				if p.URL != "" {
-					po = append(po, kv{"definition", p.URL})
-				}
-				po = append(po, kv{"type", p.Type})
-				params = append(params, po)
+	var resourceCaps []any
+	for _, t := range fhir.ResourceTypes() {
+		var params []any
+		params = append(params, obj{{"name", "_id"}, {"type", "token"}, {"documentation", "logical id"}},
+			obj{{"name", "_lastUpdated"}, {"type", "date"}, {"documentation", "when the resource last changed"}})
+		for _, p := range s.Params.SupportedParams(t) {
+			if p.Code == "_id" {
+				continue
 			}
-			includes := []any{}
-			for _, p := range search.ReferenceParams(t) {
-				includes = append(includes, t+":"+p)
+			po := obj{{"name", p.Code}}
+			if p.URL != "" {
+				po = append(po, kv{"definition", p.URL})
 			}
-			resourceCaps = append(resourceCaps, obj{
-				{"type", t},
-				{"interaction", []any{
-					obj{{"code", "read"}}, obj{{"code", "vread"}}, obj{{"code", "update"}}, obj{{"code", "patch"}},
-					obj{{"code", "delete"}}, obj{{"code", "history-instance"}}, obj{{"code", "history-type"}},
-					obj{{"code", "create"}}, obj{{"code", "search-type"}},
-				}},
-				{"versioning", "versioned-update"},
-				{"readHistory", true},
-				{"updateCreate", true},
-				{"conditionalCreate", true},
-				{"conditionalRead", "full-support"},
-				{"conditionalUpdate", true},
-				{"conditionalDelete", "single"},
-				{"referencePolicy", []any{"literal", "logical"}},
-				{"searchInclude", includes},
-				{"searchRevInclude", []any{"*"}},
-				{"searchParam", params},
-				{"operation", []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}},
-			})
+			po = append(po, kv{"type", p.Type})
+			params = append(params, po)
 		}
-	})
+		includes := []any{}
+		for _, p := range s.Params.ReferenceParams(t) {
+			includes = append(includes, t+":"+p)
+		}
+		resourceCaps = append(resourceCaps, obj{
+			{"type", t},
+			{"interaction", []any{
+				obj{{"code", "read"}}, obj{{"code", "vread"}}, obj{{"code", "update"}}, obj{{"code", "patch"}},
+				obj{{"code", "delete"}}, obj{{"code", "history-instance"}}, obj{{"code", "history-type"}},
+				obj{{"code", "create"}}, obj{{"code", "search-type"}},
+			}},
+			{"versioning", "versioned-update"},
+			{"readHistory", true},
+			{"updateCreate", true},
+			{"conditionalCreate", true},
+			{"conditionalRead", "full-support"},
+			{"conditionalUpdate", true},
+			{"conditionalDelete", "single"},
+			{"referencePolicy", []any{"literal", "logical"}},
+			{"searchInclude", includes},
+			{"searchRevInclude", []any{"*"}},
+			{"searchParam", params},
+			{"operation", []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}},
+		})
+	}
 	return obj{
 		{"resourceType", "CapabilityStatement"},
 		{"status", "active"},

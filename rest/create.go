@@ -17,7 +17,7 @@ func (s *Service) create(ctx context.Context, tx hale.Tx, req *Request) (*Respon
 		return nil, err
 	}
 	if req.IfNoneExist != "" {
-		ids, err := resolve(ctx, tx, req.Type, req.IfNoneExist)
+		ids, err := s.resolve(ctx, tx, req.Type, req.IfNoneExist)
 		if err != nil {
 			return nil, err
 		}

@@ -17,7 +17,7 @@ func (s *Service) delete(ctx context.Context, tx hale.Tx, req *Request) (*Respon
 		if req.RawQuery == "" {
 			return nil, hale.Errorf(hale.KindInvalid, "DELETE needs an id ([base]/%s/[id]) or search criteria ([base]/%s?[criteria])", req.Type, req.Type)
 		}
-		ids, err := resolve(ctx, tx, req.Type, req.RawQuery)
+		ids, err := s.resolve(ctx, tx, req.Type, req.RawQuery)
 		if err != nil {
 			return nil, err
 		}

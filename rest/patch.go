@@ -32,7 +32,7 @@ func (s *Service) patch(ctx context.Context, tx hale.Tx, req *Request) (*Respons
 		if req.RawQuery == "" {
 			return nil, hale.Errorf(hale.KindInvalid, "PATCH needs an id ([base]/%s/[id]) or search criteria", req.Type)
 		}
-		ids, err := resolve(ctx, tx, req.Type, req.RawQuery)
+		ids, err := s.resolve(ctx, tx, req.Type, req.RawQuery)
 		if err != nil {
 			return nil, err
 		}

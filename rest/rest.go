@@ -40,6 +40,9 @@ type Service struct {
 	DefaultCount, MaxCount int
 	// Version is the software version stated in the CapabilityStatement.
 	Version string
+	// Params are the search parameters: the built-in ones and those the
+	// store's SearchParameter resources define.
+	Params *search.Registry
 }
 
 // NewService returns a Service with the defaults filled in.
@@ -52,6 +55,7 @@ func NewService(store hale.Store) *Service {
 		DefaultCount: 50,
 		MaxCount:     1000,
 		Version:      "dev",
+		Params:       search.NewRegistry(),
 	}
 }
 
@@ -154,6 +158,9 @@ func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
 			resp, err = s.write(ctx, tx, req)
 			return err
 		})
+		if err == nil && req.Type == "SearchParameter" {
+			err = s.LoadSearchParameters(ctx)
+		}
 		return resp, err
 	}
 	var resp *Response
@@ -272,4 +279,37 @@ func versionResponse(status int, v *hale.Version) *Response {
 		ETag:         etag(v.VersionID),
 		LastModified: v.LastUpdated,
 	}
+}
+
+// LoadSearchParameters reads the SearchParameter resources in the store
+// and makes the active ones searchable (search.SetCustom). It runs at
+// start-up, after every write of a SearchParameter on this node, and
+// periodically (cmd/hale) so that nodes sharing a database agree.
+func (s *Service) LoadSearchParameters(ctx context.Context) error {
+	var defs []map[string]any
+	err := s.Store.View(ctx, func(r hale.Reader) error {
+		sr, ok := r.(hale.Searcher)
+		if !ok {
+			return nil
+		}
+		res, err := sr.Search(ctx, &hale.Query{Types: []string{"SearchParameter"}, Count: 100000})
+		if err != nil {
+			return err
+		}
+		for _, v := range res.Versions {
+			m, err := fhir.Decode(v.Data)
+			if err != nil {
+				return err
+			}
+			defs = append(defs, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for name, problem := range s.Params.SetCustom(defs) {
+		s.Log.Warn("search parameter not used", "searchparameter", name, "problem", problem)
+	}
+	return nil
 }

@@ -33,7 +33,7 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 	case req.Compartment != nil:
 		types = compartmentTypes(req.Compartment.Type)
 	}
-	parsed, err := search.ParseRequest(types, req.Query, search.Options{DefaultCount: s.DefaultCount, MaxCount: s.MaxCount, Now: s.Now})
+	parsed, err := search.ParseRequest(types, req.Query, search.Options{DefaultCount: s.DefaultCount, MaxCount: s.MaxCount, Now: s.Now, Registry: s.Params})
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (s *Service) includes(ctx context.Context, r hale.Reader, sr hale.Searcher,
 				if err != nil {
 					return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.include", Err: err}
 				}
-				for _, ref := range search.ReferenceTargets(v.Type, res, inc.Param) {
+				for _, ref := range s.Params.ReferenceTargets(v.Type, res, inc.Param) {
 					if inc.Target != "" && ref.TargetType != inc.Target || seen[ref.TargetType+"/"+ref.TargetID] {
 						continue
 					}
@@ -201,7 +201,7 @@ func (s *Service) includes(ctx context.Context, r hale.Reader, sr hale.Searcher,
 			}
 			params := []string{inc.Param}
 			if inc.Param == "*" {
-				params = search.ReferenceParams(inc.Source)
+				params = s.Params.ReferenceParams(inc.Source)
 			}
 			var or []hale.Clause
 			for _, p := range params {

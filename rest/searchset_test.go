@@ -159,3 +159,23 @@ func TestSearchPaging(t *testing.T) {
 		}
 	})
 }
+
+// TestCustomSearchParameter: an active SearchParameter makes its
+// expression searchable for new writes; a bad one is refused.
+func TestCustomSearchParameter(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		sp := `{"resourceType":"SearchParameter","id":"nickname","url":"http://example.org/SearchParameter/patient-nickname","name":"nickname","status":"active","description":"nickname","code":"nickname","base":["Patient"],"type":"string","expression":"Patient.name.where(use='nickname').given"}`
+		c.do("PUT", "/SearchParameter/nickname", sp).want(t, 201)
+		c.do("PUT", "/Patient/n1", `{"resourceType":"Patient","id":"n1","name":[{"use":"official","given":["Robert"]},{"use":"nickname","given":["Bobby"]}]}`).want(t, 201)
+		r := c.do("GET", "/Patient?nickname=bob", nil, "Prefer: handling=strict").want(t, 200)
+		if got := strings.Join(ids(r, "match"), ","); got != "Patient/n1" {
+			t.Errorf("custom parameter: %s", got)
+		}
+		bad := strings.Replace(sp, `Patient.name.where(use='nickname').given`, `Patient.name.where(`, 1)
+		c.do("PUT", "/SearchParameter/nickname", bad).want(t, 422).outcome(t)
+		taken := strings.Replace(sp, `"code":"nickname"`, `"code":"family"`, 1)
+		c.do("PUT", "/SearchParameter/other", strings.Replace(taken, `"id":"nickname"`, `"id":"other"`, 1)).want(t, 201) // stored, not used
+		c.do("DELETE", "/SearchParameter/nickname", nil).want(t, 204)
+		c.do("GET", "/Patient?nickname=bob", nil, "Prefer: handling=strict").want(t, 400)
+	})
+}

@@ -50,6 +50,14 @@ func validateResource(res map[string]any) error {
 	if issues := invariant.Check(context.Background(), res); len(issues) > 0 {
 		return &hale.Error{Kind: hale.KindUnprocessable, Op: "validate", Message: issues[0].Diagnostics, Issues: issues}
 	}
+	if res["resourceType"] == "SearchParameter" && res["status"] == "active" {
+		// An active SearchParameter becomes searchable: refuse one Hale
+		// cannot index rather than ignore it silently.
+		if _, err := search.CustomParams(res); err != nil {
+			return &hale.Error{Kind: hale.KindUnprocessable, Op: "validate", Message: err.Error(),
+				Issues: []hale.Issue{{Severity: "error", Code: "business-rule", Diagnostics: err.Error(), Expression: []string{"SearchParameter"}}}}
+		}
+	}
 	return nil
 }
 
@@ -78,7 +86,7 @@ func (s *Service) put(ctx context.Context, tx hale.Tx, typ, id string, res map[s
 		return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.put", Err: err}
 	}
 	v.Data = data
-	if err := tx.Put(ctx, v, search.Extract(typ, res)); err != nil {
+	if err := tx.Put(ctx, v, s.Params.Extract(typ, res)); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -129,8 +137,8 @@ func checkIfMatch(req *Request, cur *hale.Version) error {
 
 // resolve runs the search of a conditional interaction and returns the ids
 // that match, at most two (search.html; http.html#cond-update).
-func resolve(ctx context.Context, tx hale.Tx, typ, rawQuery string) ([]string, error) {
-	q, err := search.ParseConditional(typ, rawQuery)
+func (s *Service) resolve(ctx context.Context, tx hale.Tx, typ, rawQuery string) ([]string, error) {
+	q, err := search.ParseConditional(s.Params, typ, rawQuery)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func (s *Service) update(ctx context.Context, tx hale.Tx, req *Request) (*Respon
 		if req.RawQuery == "" {
 			return nil, hale.Errorf(hale.KindInvalid, "PUT needs an id ([base]/%s/[id]) or search criteria ([base]/%s?[criteria])", req.Type, req.Type)
 		}
-		ids, err := resolve(ctx, tx, req.Type, req.RawQuery)
+		ids, err := s.resolve(ctx, tx, req.Type, req.RawQuery)
 		if err != nil {
 			return nil, err
 		}

@@ -38,17 +38,33 @@ type component struct {
 	expr *fhirpath.Expression
 }
 
+// Registry is the set of search parameters of one store: the built-in R4
+// and US Core ones, plus the custom ones its SearchParameter resources
+// define (custom.go). The zero Registry is not usable; use NewRegistry.
+type Registry struct {
+	mu     sync.Mutex
+	custom map[string][]*fhir.SearchParam // by resource type
+	cache  map[string][]param             // compiled, by resource type
+}
+
+// NewRegistry returns a registry with the built-in parameters only.
+func NewRegistry() *Registry {
+	return &Registry{custom: map[string][]*fhir.SearchParam{}, cache: map[string][]param{}}
+}
+
+// Default is the registry of the package-level functions.
+var Default = NewRegistry()
+
 var (
-	registryMu sync.Mutex
-	registry   = map[string][]param{}
-	byURL      map[string]*fhir.SearchParam
+	builtinMu sync.Mutex
+	builtin   = map[string][]param{} // compiled built-in parameters, shared by every registry
+	byURL     map[string]*fhir.SearchParam
 )
 
-// indexed returns the parameters of resourceType that Hale indexes.
-func indexed(resourceType string) []param {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if ps, ok := registry[resourceType]; ok {
+func builtinParams(resourceType string) []param {
+	builtinMu.Lock()
+	defer builtinMu.Unlock()
+	if ps, ok := builtin[resourceType]; ok {
 		return ps
 	}
 	var ps []param
@@ -57,7 +73,30 @@ func indexed(resourceType string) []param {
 			ps = append(ps, p)
 		}
 	}
-	registry[resourceType] = ps
+	builtin[resourceType] = ps
+	return ps
+}
+
+// indexed returns the parameters of resourceType that r indexes.
+func (r *Registry) indexed(resourceType string) []param {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ps, ok := r.cache[resourceType]; ok {
+		return ps
+	}
+	ps := builtinParams(resourceType)
+	if extra := r.custom[resourceType]; len(extra) > 0 {
+		ps = append([]param(nil), ps...)
+		for _, sp := range extra {
+			builtinMu.Lock() // compileParam reads byURL
+			p, ok := compileParam(resourceType, sp)
+			builtinMu.Unlock()
+			if ok {
+				ps = append(ps, p)
+			}
+		}
+	}
+	r.cache[resourceType] = ps
 	return ps
 }
 
@@ -105,27 +144,25 @@ func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
 	return p, true
 }
 
-// Supported reports whether Hale can search resourceType by the parameter
-// code (without modifier).
-func Supported(resourceType, code string) bool {
-	if code == "_id" {
-		return true
-	}
-	return lookup(resourceType, code) != nil
-}
+
 
 // SupportedParams lists the indexed parameters of resourceType, for the
 // CapabilityStatement.
 func SupportedParams(resourceType string) []*fhir.SearchParam {
+	return Default.SupportedParams(resourceType)
+}
+
+// SupportedParams lists the indexed parameters of resourceType.
+func (r *Registry) SupportedParams(resourceType string) []*fhir.SearchParam {
 	var out []*fhir.SearchParam
-	for _, p := range indexed(resourceType) {
+	for _, p := range r.indexed(resourceType) {
 		out = append(out, p.def)
 	}
 	return out
 }
 
-func lookup(resourceType, code string) *param {
-	ps := indexed(resourceType)
+func (r *Registry) lookup(resourceType, code string) *param {
+	ps := r.indexed(resourceType)
 	for i := range ps {
 		if ps[i].def.Code == code {
 			return &ps[i]
@@ -147,10 +184,15 @@ const MaxTokenLen = 1024
 // each selected value becomes rows of the parameter's type. An expression
 // that fails on this resource indexes nothing for that parameter.
 func Extract(resourceType string, res map[string]any) *hale.Index {
+	return Default.Extract(resourceType, res)
+}
+
+// Extract computes the index rows of one resource with r's parameters.
+func (r *Registry) Extract(resourceType string, res map[string]any) *hale.Index {
 	idx := &hale.Index{}
 	ctx := context.Background()
 	env := &fhirpath.Env{Resource: res, RootResource: res}
-	for _, p := range indexed(resourceType) {
+	for _, p := range r.indexed(resourceType) {
 		items, err := p.expr.Evaluate(ctx, res, env)
 		if err != nil {
 			continue
@@ -452,10 +494,10 @@ func uniq[T comparable](xs []T) []T {
 // ReferenceTargets returns the local references ("Type/id") a resource
 // makes through a reference parameter ("*": every reference parameter),
 // for _include.
-func ReferenceTargets(resourceType string, res map[string]any, code string) []hale.ReferenceValue {
+func (r *Registry) ReferenceTargets(resourceType string, res map[string]any, code string) []hale.ReferenceValue {
 	var out []hale.ReferenceValue
 	env := &fhirpath.Env{Resource: res, RootResource: res}
-	for _, p := range indexed(resourceType) {
+	for _, p := range r.indexed(resourceType) {
 		if p.typ != hale.TypeReference || code != "*" && p.def.Code != code {
 			continue
 		}
@@ -467,9 +509,9 @@ func ReferenceTargets(resourceType string, res map[string]any, code string) []ha
 		for _, it := range items {
 			addReference(idx, p.def.Code, 0, nodeOf(it))
 		}
-		for _, r := range idx.References {
-			if r.TargetID != "" {
-				out = append(out, r)
+		for _, ref := range idx.References {
+			if ref.TargetID != "" {
+				out = append(out, ref)
 			}
 		}
 	}
@@ -477,9 +519,9 @@ func ReferenceTargets(resourceType string, res map[string]any, code string) []ha
 }
 
 // ReferenceParams lists the reference parameters of resourceType.
-func ReferenceParams(resourceType string) []string {
+func (r *Registry) ReferenceParams(resourceType string) []string {
 	var out []string
-	for _, p := range indexed(resourceType) {
+	for _, p := range r.indexed(resourceType) {
 		if p.typ == hale.TypeReference {
 			out = append(out, p.def.Code)
 		}

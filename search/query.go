@@ -12,12 +12,12 @@ import (
 // matches (enough to tell none, one and several). Every criterion must be
 // supported, and there must be at least one: ignoring a criterion could
 // select the wrong resource.
-func ParseConditional(resourceType, rawQuery string) (*hale.Query, error) {
+func ParseConditional(reg *Registry, resourceType, rawQuery string) (*hale.Query, error) {
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, hale.Errorf(hale.KindInvalid, "malformed search criteria %q: %v", rawQuery, err)
 	}
-	r, err := ParseRequest([]string{resourceType}, q, Options{DefaultCount: 2, MaxCount: 2})
+	r, err := ParseRequest([]string{resourceType}, q, Options{DefaultCount: 2, MaxCount: 2, Registry: reg})
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,15 @@ type Include struct {
 type Options struct {
 	DefaultCount, MaxCount int
 	Now                    func() time.Time
+	// Registry holds the parameters; Default when nil.
+	Registry *Registry
+}
+
+func (o Options) reg() *Registry {
+	if o.Registry != nil {
+		return o.Registry
+	}
+	return Default
 }
 
 // ParseRequest parses the parameters of a search over types (one type for
@@ -141,9 +150,9 @@ func (r *Request) parseParam(key, raw string, opt Options) (bool, error) {
 		}
 		return true, nil
 	case "_sort":
-		return r.parseSort(raw)
+		return r.parseSort(opt.reg(), raw)
 	case "_include", "_include:iterate", "_include:recurse", "_revinclude", "_revinclude:iterate", "_revinclude:recurse":
-		inc, err := parseInclude(raw, strings.Contains(key, ":"))
+		inc, err := parseInclude(opt.reg(), raw, strings.Contains(key, ":"))
 		if err != nil {
 			return false, err
 		}
@@ -164,7 +173,7 @@ func (r *Request) parseParam(key, raw string, opt Options) (bool, error) {
 	return true, nil
 }
 
-func (r *Request) parseSort(raw string) (bool, error) {
+func (r *Request) parseSort(reg *Registry, raw string) (bool, error) {
 	for _, k := range strings.Split(raw, ",") {
 		k = strings.TrimSpace(k)
 		desc := strings.HasPrefix(k, "-")
@@ -176,7 +185,7 @@ func (r *Request) parseSort(raw string) (bool, error) {
 		case "_lastUpdated":
 			t = hale.TypeLastUpdated
 		default:
-			p := lookupAny(r.Query.Types, k)
+			p := reg.lookupAny(r.Query.Types, k)
 			if p == nil || p.typ == hale.TypeComposite {
 				return false, nil
 			}
@@ -187,7 +196,7 @@ func (r *Request) parseSort(raw string) (bool, error) {
 	return true, nil
 }
 
-func parseInclude(raw string, iterate bool) (Include, error) {
+func parseInclude(reg *Registry, raw string, iterate bool) (Include, error) {
 	parts := strings.Split(raw, ":")
 	inc := Include{Iterate: iterate}
 	switch len(parts) {
@@ -203,7 +212,7 @@ func parseInclude(raw string, iterate bool) (Include, error) {
 		return inc, hale.Errorf(hale.KindInvalid, "_include/_revinclude value %q names an unknown resource type", raw)
 	}
 	if inc.Param != "*" {
-		p := lookup(inc.Source, inc.Param)
+		p := reg.lookup(inc.Source, inc.Param)
 		if p == nil || p.typ != hale.TypeReference {
 			return inc, hale.Errorf(hale.KindInvalid, "_include/_revinclude: %s has no reference search parameter %q", inc.Source, inc.Param)
 		}
@@ -213,18 +222,18 @@ func parseInclude(raw string, iterate bool) (Include, error) {
 
 // lookupAny finds a parameter defined on every one of types (or, for a
 // system search, on Resource).
-func lookupAny(types []string, code string) *param {
+func (r *Registry) lookupAny(types []string, code string) *param {
 	if len(types) == 0 {
 		// A system search may use the parameters every resource has
 		// (_id, _lastUpdated, _tag, _profile, …); Basic stands for all.
 		if !strings.HasPrefix(code, "_") {
 			return nil
 		}
-		return lookup("Basic", code)
+		return r.lookup("Basic", code)
 	}
 	var found *param
 	for _, t := range types {
-		p := lookup(t, code)
+		p := r.lookup(t, code)
 		if p == nil {
 			return nil
 		}
@@ -265,7 +274,7 @@ func parseClause(types []string, key, raw string, opt Options) (hale.Clause, boo
 		}
 		return hale.Clause{Param: "_list", Type: hale.TypeID, Values: []hale.Value{{Code: raw}}}, true, nil
 	}
-	p := lookupAny(types, code)
+	p := opt.reg().lookupAny(types, code)
 	if p == nil {
 		return hale.Clause{}, false, nil
 	}
@@ -303,7 +312,7 @@ func parseHas(types []string, key, raw string, opt Options) (hale.Clause, bool, 
 	if len(parts) != 4 || !fhir.IsResourceType(parts[1]) {
 		return hale.Clause{}, false, hale.Errorf(hale.KindInvalid, "malformed _has parameter %q: expected _has:Type:reference-param:param", key)
 	}
-	ref := lookup(parts[1], parts[2])
+	ref := opt.reg().lookup(parts[1], parts[2])
 	if ref == nil || ref.typ != hale.TypeReference {
 		return hale.Clause{}, false, hale.Errorf(hale.KindInvalid, "_has: %s has no reference search parameter %q", parts[1], parts[2])
 	}

@@ -89,7 +89,7 @@ func TestExtract(t *testing.T) {
 }
 
 func TestParseConditional(t *testing.T) {
-	q, err := ParseConditional("Patient", "identifier=http://x|1,|2,http://y|,3&family:exact=M%C3%BCller&organization=Organization/o1&_id=a,b")
+	q, err := ParseConditional(nil, "Patient", "identifier=http://x|1,|2,http://y|,3&family:exact=M%C3%BCller&organization=Organization/o1&_id=a,b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestParseConditional(t *testing.T) {
 		t.Errorf("a conditional query asks for two matches and no total: %+v", q)
 	}
 	for _, bad := range []string{"nonsense=1", "_count=1", "subject=not%20an%20id", "%zz"} {
-		if _, err := ParseConditional("Observation", bad); !hale.IsKind(err, hale.KindInvalid) {
+		if _, err := ParseConditional(nil, "Observation", bad); !hale.IsKind(err, hale.KindInvalid) {
 			t.Errorf("%s: want KindInvalid, got %v", bad, err)
 		}
 	}
@@ -136,6 +136,6 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		ParseRequest([]string{typ}, q, Options{DefaultCount: 10, MaxCount: 100})
-		ParseConditional(typ, query)
+		ParseConditional(nil, typ, query)
 	})
 }
