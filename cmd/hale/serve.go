@@ -51,6 +51,26 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	svc.MaxBodyBytes = cfg.MaxBodyBytes
 	svc.Version = version
 
+	if err := svc.LoadSearchParameters(ctx); err != nil {
+		return fmt.Errorf("loading search parameters: %w", err)
+	}
+	// Nodes sharing a database learn of SearchParameters written on
+	// other nodes within half a minute.
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := svc.LoadSearchParameters(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("reloading search parameters", "err", err)
+				}
+			}
+		}
+	}()
+
 	if !cfg.NoDemo {
 		if err := loadDemo(ctx, svc, log); err != nil {
 			return fmt.Errorf("loading demo data: %w", err)
