@@ -28,6 +28,54 @@ type evalCtx struct {
 	inBuf, resBuf [1]Item    // backing arrays for one-item input and %resource
 	resource      Collection // %resource, converted once
 	hasResource   bool
+
+	slots int        // the expression's cacheNodes
+	memo  []memoSlot // their results (memo.go)
+	desc  []descMemo // descendants() of single nodes
+	// locs is a slab the locations of navigated items are cut from. It
+	// survives the pooling of the context: a slot is handed out once, so
+	// items of earlier evaluations keep theirs.
+	locs []loc
+}
+
+// reset prepares a pooled context for an evaluation of e. It writes
+// only what an earlier evaluation changed: assigning the whole struct
+// costs more than the evaluation of a small invariant (the struct is
+// mostly pointers, each written through the GC's write barrier). What a
+// pooled context still references is released with the pool.
+func (c *evalCtx) reset(ctx context.Context, env *Env, e *Expression) {
+	c.ctx, c.env, c.expr, c.slots = ctx, env, e.src, e.slots
+	c.index, c.steps = 0, 0
+	if c.total != nil {
+		c.total = nil
+	}
+	if !c.now.IsZero() {
+		c.now = time.Time{}
+	}
+	if c.hasResource {
+		c.resource, c.hasResource = nil, false
+	}
+	if c.memo != nil {
+		c.memo = nil
+	}
+	if len(c.desc) > 0 {
+		clear(c.desc)
+		c.desc = c.desc[:0]
+	}
+}
+
+// newLoc returns a location for a child item.
+func (c *evalCtx) newLoc(parent *loc, name string, index int) *loc {
+	if c == nil {
+		return &loc{parent: parent, name: name, index: index}
+	}
+	if len(c.locs) == 0 {
+		c.locs = make([]loc, 256)
+	}
+	l := &c.locs[0]
+	c.locs = c.locs[1:]
+	*l = loc{parent: parent, name: name, index: index}
+	return l
 }
 
 // maxSteps bounds the work of one evaluation (repeat and descendants on
@@ -99,7 +147,7 @@ func (n *specialNode) eval(c *evalCtx, _ Collection) (Collection, error) {
 	case "this":
 		return c.this, nil
 	case "index":
-		return Collection{{val: int64(c.index)}}, nil
+		return intColl(int64(c.index)), nil
 	}
 	return c.total, nil
 }
@@ -270,7 +318,7 @@ func (c *evalCtx) child(out Collection, it Item, name string, pos int) (Collecti
 		return out, nil
 	}
 	if it.typ == nil {
-		return appendChild(out, it, m, name, nil), nil
+		return c.appendChild(out, it, m, childRef{json: name}), nil
 	}
 	nt := it.typ
 	nt.children()
@@ -283,22 +331,23 @@ func (c *evalCtx) child(out Collection, it Item, name string, pos int) (Collecti
 			}
 			return out, nil
 		}
-		return appendChild(out, it, m, ref.json, ref.nt), nil
+		return c.appendChild(out, it, m, ref), nil
 	}
 	for _, r := range refs {
-		out = appendChild(out, it, m, r.json, r.nt)
+		out = c.appendChild(out, it, m, r)
 	}
 	return out, nil
 }
 
-// appendChild appends the values of property key of m (with their _key
-// companions) as items of type nt.
-func appendChild(out Collection, parent Item, m map[string]any, key string, nt *nodeType) Collection {
+// appendChild appends the values of property ref.json of m (with their
+// _json companions) as items of type ref.nt.
+func (c *evalCtx) appendChild(out Collection, parent Item, m map[string]any, ref childRef) Collection {
+	key, nt := ref.json, ref.nt
 	v, has := m[key]
 	var ev any
 	hasExt := false
 	if nt != nil && nt.kind == ntPrimitive {
-		ev, hasExt = m["_"+key]
+		ev, hasExt = m[ref.ext]
 	}
 	if !has && !hasExt {
 		return out
@@ -307,7 +356,6 @@ func appendChild(out Collection, parent Item, m map[string]any, key string, nt *
 	exts, extArr := ev.([]any)
 	if isArr || extArr {
 		n := max(len(vals), len(exts))
-		locs := make([]loc, n)
 		for i := 0; i < n; i++ {
 			var e any
 			if i < len(vals) {
@@ -320,8 +368,7 @@ func appendChild(out Collection, parent Item, m map[string]any, key string, nt *
 			if e == nil && em == nil {
 				continue
 			}
-			locs[i] = loc{parent: parent.loc, name: key, index: i}
-			out = append(out, makeItem(e, nt, em, &locs[i]))
+			out = append(out, makeItem(e, nt, em, c.newLoc(parent.loc, key, i)))
 		}
 		return out
 	}
@@ -329,7 +376,7 @@ func appendChild(out Collection, parent Item, m map[string]any, key string, nt *
 	if v == nil && em == nil {
 		return out
 	}
-	return append(out, makeItem(v, nt, em, &loc{parent: parent.loc, name: key, index: -1}))
+	return append(out, makeItem(v, nt, em, c.newLoc(parent.loc, key, -1)))
 }
 
 func makeItem(v any, nt *nodeType, ext map[string]any, l *loc) Item {

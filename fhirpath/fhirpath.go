@@ -10,8 +10,9 @@ import (
 // Expression is a compiled FHIRPath expression. It is immutable and safe
 // for concurrent use.
 type Expression struct {
-	src  string
-	root node
+	src   string
+	root  node
+	slots int // cacheNodes in root (memo.go)
 }
 
 // String returns the expression's source text.
@@ -29,7 +30,8 @@ func Parse(expr string) (*Expression, error) {
 		}
 		return nil, err
 	}
-	return &Expression{src: expr, root: n}, nil
+	n, slots := memoize(n)
+	return &Expression{src: expr, root: n, slots: slots}, nil
 }
 
 // MustParse is Parse for expressions known to be valid; it panics on an
@@ -119,7 +121,7 @@ func (e *Expression) Evaluate(ctx context.Context, input any, env *Env) (Collect
 		env = &zeroEnv
 	}
 	c := ctxPool.Get().(*evalCtx)
-	*c = evalCtx{ctx: ctx, env: env, expr: e.src}
+	c.reset(ctx, env, e)
 	in := c.collection(input, &c.inBuf)
 	c.this, c.input = in, in
 	r, err := e.root.eval(c, in)
@@ -129,7 +131,6 @@ func (e *Expression) Evaluate(ctx context.Context, input any, env *Env) (Collect
 	if len(r) > 0 && len(c.resource) > 0 && &r[0] == &c.resource[0] {
 		r = append(Collection(nil), r...)
 	}
-	*c = evalCtx{}
 	ctxPool.Put(c)
 	if err != nil {
 		return nil, err

@@ -51,7 +51,7 @@ func init() {
 		"subsetOf":   fn(1, 1, fnSubset(false)),
 		"supersetOf": fn(1, 1, fnSubset(true)),
 		"count": fn(0, 0, func(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
-			return Collection{{val: int64(len(f))}}, nil
+			return intColl(int64(len(f))), nil
 		}),
 		"distinct": fn(0, 0, func(c *evalCtx, n *funcNode, f Collection) (Collection, error) { return union(f, nil), nil }),
 		"isDistinct": fn(0, 0, func(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
@@ -144,6 +144,22 @@ func init() {
 		"comparable":   fn(1, 1, fnComparable),
 	}
 	addFHIRFunctions()
+}
+
+// smallInts backs the results of count() and the like: shared,
+// read-only one-item collections, so that counting allocates nothing.
+var smallInts = func() (a [64]Item) {
+	for i := range a {
+		a[i] = Item{val: int64(i)}
+	}
+	return a
+}()
+
+func intColl(n int64) Collection {
+	if n >= 0 && n < int64(len(smallInts)) {
+		return smallInts[n : n+1 : n+1]
+	}
+	return Collection{{val: n}}
 }
 
 func sub(f Collection, from, to int) Collection {
@@ -1142,8 +1158,9 @@ func fnPower(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 }
 
 // childItems appends the children of it, in definition order for FHIR
-// items.
-func childItems(out Collection, it Item) Collection {
+// items. It visits the keys the JSON object has (usually far fewer than
+// the type's elements) and orders them by definition.
+func (c *evalCtx) childItems(out Collection, it Item) Collection {
 	m, ok := it.val.(map[string]any)
 	if it.typ != nil && it.typ.kind == ntPrimitive {
 		m, ok = it.ext, it.ext != nil
@@ -1160,30 +1177,122 @@ func childItems(out Collection, it Item) Collection {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			out = appendChild(out, it, m, k, nil)
+			out = c.appendChild(out, it, m, childRef{json: k})
 		}
 		return out
 	}
 	nt := it.typ
 	nt.children()
-	for _, el := range nt.def.Children(nt.path) {
-		name := strings.TrimSuffix(el.Name, "[x]")
-		for _, r := range nt.byName[name] {
-			out = appendChild(out, it, m, r.json, r.nt)
+	var buf [24]childRef
+	refs := buf[:0]
+	for k := range m {
+		if len(k) > 1 && k[0] == '_' {
+			if _, has := m[k[1:]]; has {
+				continue // visited with its value
+			}
+			k = k[1:]
+		}
+		if ref, ok := nt.byJSON[k]; ok {
+			refs = append(refs, ref)
 		}
 	}
+	// insertion sort: objects have few keys
+	for i := 1; i < len(refs); i++ {
+		for j := i; j > 0 && (refs[j].order < refs[j-1].order || refs[j].order == refs[j-1].order && refs[j].json < refs[j-1].json); j-- {
+			refs[j], refs[j-1] = refs[j-1], refs[j]
+		}
+	}
+	for _, r := range refs {
+		out = c.appendChild(out, it, m, r)
+	}
 	return out
+}
+
+// countChildren is len(childItems(nil, it)) without building the items.
+func countChildren(it Item) int {
+	m, ok := it.val.(map[string]any)
+	if it.typ != nil && it.typ.kind == ntPrimitive {
+		m, ok = it.ext, it.ext != nil
+	}
+	if !ok {
+		return 0
+	}
+	n := 0
+	if it.typ == nil {
+		for k, v := range m {
+			if k != "resourceType" && !strings.HasPrefix(k, "_") {
+				n += countValues(v, nil, false)
+			}
+		}
+		return n
+	}
+	nt := it.typ
+	nt.children()
+	for k := range m {
+		if len(k) > 1 && k[0] == '_' {
+			if _, has := m[k[1:]]; has {
+				continue
+			}
+			k = k[1:]
+		}
+		ref, ok := nt.byJSON[k]
+		if !ok {
+			continue
+		}
+		v := m[ref.json]
+		var ev any
+		hasExt := false
+		if ref.nt != nil && ref.nt.kind == ntPrimitive {
+			ev, hasExt = m[ref.ext]
+		}
+		n += countValues(v, ev, hasExt)
+	}
+	return n
+}
+
+// countValues counts the items appendChild makes of a property's value
+// and its companion.
+func countValues(v, ev any, hasExt bool) int {
+	vals, isArr := v.([]any)
+	exts, extArr := ev.([]any)
+	if isArr || extArr {
+		n := 0
+		for i := 0; i < max(len(vals), len(exts)); i++ {
+			var e any
+			if i < len(vals) {
+				e = vals[i]
+			}
+			var em map[string]any
+			if i < len(exts) {
+				em, _ = exts[i].(map[string]any)
+			}
+			if e != nil || em != nil {
+				n++
+			}
+		}
+		return n
+	}
+	em, _ := ev.(map[string]any)
+	if v == nil && em == nil {
+		return 0
+	}
+	return 1
 }
 
 func fnChildren(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 	var out Collection
 	for _, it := range f {
-		out = childItems(out, it)
+		out = c.childItems(out, it)
 	}
 	return out, nil
 }
 
 func fnDescendants(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
+	if len(f) == 1 {
+		if r, ok := c.descendantsOf(f[0]); ok {
+			return r, nil
+		}
+	}
 	var out Collection
 	queue := f
 	for len(queue) > 0 {
@@ -1192,9 +1301,12 @@ func fnDescendants(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 			if err := c.tick(); err != nil {
 				return nil, err
 			}
-			out = childItems(out, it)
+			out = c.childItems(out, it)
 		}
 		queue = out[start:]
+	}
+	if len(f) == 1 {
+		out = c.rememberDescendants(f[0], out)
 	}
 	return out, nil
 }

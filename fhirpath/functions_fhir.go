@@ -56,11 +56,11 @@ func fnExtension(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 }
 
 func fnHasValue(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
-	if len(f) != 1 {
+	if len(f) != 1 || f[0].kind() == sysNone {
 		return falseColl, nil
 	}
 	_, ok := f[0].sys()
-	return boolColl(ok && f[0].kind() != sysNone), nil
+	return boolColl(ok), nil
 }
 
 func fnGetValue(c *evalCtx, n *funcNode, f Collection) (Collection, error) {

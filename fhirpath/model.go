@@ -58,8 +58,10 @@ type nodeType struct {
 }
 
 type childRef struct {
-	json string
-	nt   *nodeType // nil for the value of a primitive (not navigable)
+	json  string
+	ext   string    // "_" + json: a primitive's companion
+	nt    *nodeType // nil for the value of a primitive (not navigable)
+	order int       // position among the type's children (definition order)
 }
 
 var (
@@ -158,17 +160,18 @@ func (nt *nodeType) children() {
 	nt.once.Do(func() {
 		nt.byName = map[string][]childRef{}
 		nt.byJSON = map[string]childRef{}
-		for _, el := range nt.def.Children(nt.path) {
+		for order, el := range nt.def.Children(nt.path) {
 			if el.Choice {
 				stem := strings.TrimSuffix(el.Name, "[x]")
 				for _, tr := range el.Types {
-					ref := childRef{json: stem + upperFirst(tr.Code), nt: typeOf(tr.Code)}
+					json := stem + upperFirst(tr.Code)
+					ref := childRef{json: json, ext: "_" + json, nt: typeOf(tr.Code), order: order}
 					nt.byName[stem] = append(nt.byName[stem], ref)
 					nt.byJSON[ref.json] = ref
 				}
 				continue
 			}
-			ref := childRef{json: el.Name}
+			ref := childRef{json: el.Name, ext: "_" + el.Name, order: order}
 			switch {
 			case el.Name == "id" && nt.kind != ntComplex && nt.kind != ntPrimitive:
 				ref.nt = typeOf("id") // Resource.id is an id (R4 writes its type as System.String)

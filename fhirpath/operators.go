@@ -66,6 +66,9 @@ func toBool(col Collection) (val, known bool, err error) {
 	case 0:
 		return false, false, nil
 	case 1:
+		if b, ok := col[0].val.(bool); ok && (col[0].typ == nil || col[0].typ.system == sysBoolean && col[0].typ.kind == ntPrimitive) {
+			return b, true, nil // the common case, without unboxing a value
+		}
 		v, ok := col[0].sys()
 		if ok && v.k == sysBoolean {
 			return v.b, true, nil
@@ -347,6 +350,14 @@ func evalCompare(c *evalCtx, n *binaryNode, in Collection) (Collection, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(l) == 1 && len(r) == 1 {
+		// integers (count() > 0) without unboxing values
+		x, ok1 := l[0].val.(int64)
+		y, ok2 := r[0].val.(int64)
+		if ok1 && ok2 && l[0].typ == nil && r[0].typ == nil {
+			return boolColl(n.op == "<" && x < y || n.op == ">" && x > y || n.op == "<=" && x <= y || n.op == ">=" && x >= y), nil
+		}
+	}
 	a, ok1, err := singleValue(l, n.op)
 	if err != nil {
 		return nil, err
@@ -407,10 +418,33 @@ func evalUnion(c *evalCtx, n *binaryNode, in Collection) (Collection, error) {
 // union merges without duplicates (by =), keeping the first occurrence.
 func union(a, b Collection) Collection {
 	out := make(Collection, 0, len(a)+len(b))
+	// Strings equal only strings, exactly: past a few items they are
+	// deduplicated through a set (dom-3 unions every reference and URI
+	// of a resource).
+	var seen map[string]struct{}
 	for _, col := range [2]Collection{a, b} {
 		for _, it := range col {
-			if !containsItem(out, it) {
+			s, isStr := it.val.(string)
+			isStr = isStr && it.kind() == sysString
+			if isStr && seen != nil {
+				if _, dup := seen[s]; dup {
+					continue
+				}
+				seen[s] = struct{}{}
 				out = append(out, it)
+				continue
+			}
+			if containsItem(out, it) {
+				continue
+			}
+			out = append(out, it)
+			if isStr && seen == nil && len(out) >= 16 {
+				seen = make(map[string]struct{}, len(a)+len(b))
+				for _, x := range out {
+					if xs, ok := x.val.(string); ok && x.kind() == sysString {
+						seen[xs] = struct{}{}
+					}
+				}
 			}
 		}
 	}
