@@ -1,232 +1,463 @@
-// Package ucum converts quantities in common UCUM units to canonical
-// base units, so that 500 mg and 0.5 g compare equal in search and in
-// FHIRPath (http://unitsofmeasure.org/ucum.html).
+// Package ucum converts quantities in UCUM units
+// (http://unitsofmeasure.org/ucum.html) to canonical base units, so that
+// 500 mg and 0.5 g compare equal in search and in FHIRPath. It is the one
+// unit table of Hale: search indexes and queries quantities through
+// Canonical, FHIRPath compares and converts them through Parse.
 //
-// It covers what clinical data uses: metric prefixes on gram, metre,
-// litre, second, mole, pascal, gram-equivalents and international units;
-// the customary units [lb_av], [oz_av], [in_i], [ft_i]; time units min, h,
-// d, wk, mo, a; mm[Hg] and cm[H2O]; Cel and [degF] (affine); percent and
-// annotations ({beats}/min). Unit terms combine with '.' and '/', and
-// take integer exponents (m2, s-1). Anything else is reported as not
-// convertible, and callers compare the unit code as written.
+// Units reduce to the base units m, g, s, K, mol, A, cd and [iU]
+// (international units, which UCUM leaves arbitrary) with exact rational
+// factors. The parser takes UCUM's syntax: terms joined by '.' and '/', a
+// leading '/', integer exponents (m2, s-1), parentheses, factors 10*n and
+// 10^n and plain integers, and annotations ({beats}/min, which count as 1).
+// The atoms are the common units of clinical data:
+//
+//	mass         g (metric prefixes Y…a), t, [lb_av], [oz_av], [gr]
+//	length       m, [in_i], [ft_i], [yd_i], [mi_i]
+//	volume       L, l, [foz_us] (and m3)
+//	time         s, min, h, d, wk, mo (mean Julian month), a (Julian year)
+//	temperature  K, Cel, [degF] (with an offset: only alone, not in products)
+//	pressure     Pa, bar, atm, m[Hg], m[H2O] (mm[Hg], cm[H2O])
+//	amount       mol, eq (= mol), kat, U (= umol/min), [iU], [IU]
+//	other        1, %, [ppm], [ppb], Hz, N, J, W, cal, [Cal], A, cd
+//
+// Factors are UCUM's own definitions (ucum-essence.xml): a = 365.25 d,
+// mo = a/12, m[Hg] = 133.3220 kPa, m[H2O] = 9.80665 kPa. Any other code is
+// reported as not convertible; callers then compare the code as written.
 package ucum
 
 import (
-	"math"
-	"sort"
+	"math/big"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-// unit is a factor times a product of base dimensions.
-type unit struct {
-	factor float64
-	dims   map[string]int // base → exponent: g, m, s, mol, K, eq, [iU], …
+// Dims are the exponents of the base units, in the order of baseNames.
+type Dims [8]int8
+
+// baseNames are the base units, sorted as canonical codes list them.
+var baseNames = [8]string{"A", "K", "[iU]", "cd", "g", "m", "mol", "s"}
+
+const (
+	dA = iota
+	dK
+	dIU
+	dCd
+	dG
+	dM
+	dMol
+	dS
+)
+
+// String returns the canonical code of the dimensions: "g.m-1.s-2",
+// "m-3.mol", "1" for none.
+func (d Dims) String() string {
+	var b strings.Builder
+	for i, e := range d {
+		if e == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(baseNames[i])
+		if e != 1 {
+			b.WriteString(strconv.Itoa(int(e)))
+		}
+	}
+	if b.Len() == 0 {
+		return "1"
+	}
+	return b.String()
+}
+
+// Unit is a unit reduced to base units: a value v in the unit is
+// (v + Offset) × Factor in the base units Dims. The rationals are shared
+// between callers and must not be modified.
+type Unit struct {
+	Factor *big.Rat
+	// Offset is nil except for the temperature scales Cel and [degF],
+	// which are only understood alone.
+	Offset *big.Rat
+	Dims   Dims
 }
 
 type atom struct {
-	factor float64
-	dims   map[string]int
-	metric bool // takes SI prefixes
-	affine bool // temperature scales with an offset: only alone, exponent 1
-	offset float64
+	factor string // exact, as big.Rat parses it
+	d      Dims
+	metric bool   // takes a metric prefix
+	offset string // Cel and [degF]
 }
+
+func dims(pairs ...int) Dims {
+	var d Dims
+	for i := 0; i < len(pairs); i += 2 {
+		d[pairs[i]] = int8(pairs[i+1])
+	}
+	return d
+}
+
+var (
+	mass     = dims(dG, 1)
+	length   = dims(dM, 1)
+	volume   = dims(dM, 3)
+	duration = dims(dS, 1)
+	pressure = dims(dG, 1, dM, -1, dS, -2)
+	energy   = dims(dG, 1, dM, 2, dS, -2)
+)
 
 var atoms = map[string]atom{
-	"g":       {factor: 1, dims: map[string]int{"g": 1}, metric: true},
-	"m":       {factor: 1, dims: map[string]int{"m": 1}, metric: true},
-	"s":       {factor: 1, dims: map[string]int{"s": 1}, metric: true},
-	"mol":     {factor: 1, dims: map[string]int{"mol": 1}, metric: true},
-	"K":       {factor: 1, dims: map[string]int{"K": 1}, metric: true},
-	"eq":      {factor: 1, dims: map[string]int{"eq": 1}, metric: true},
-	"L":       {factor: 0.001, dims: map[string]int{"m": 3}, metric: true},
-	"l":       {factor: 0.001, dims: map[string]int{"m": 3}, metric: true},
-	"Pa":      {factor: 1000, dims: map[string]int{"g": 1, "m": -1, "s": -2}, metric: true},
-	"bar":     {factor: 1e8, dims: map[string]int{"g": 1, "m": -1, "s": -2}, metric: true},
-	"U":       {factor: 1, dims: map[string]int{"U": 1}, metric: true},
-	"[iU]":    {factor: 1, dims: map[string]int{"[iU]": 1}, metric: true},
-	"[IU]":    {factor: 1, dims: map[string]int{"[iU]": 1}, metric: true},
-	"min":     {factor: 60, dims: map[string]int{"s": 1}},
-	"h":       {factor: 3600, dims: map[string]int{"s": 1}},
-	"d":       {factor: 86400, dims: map[string]int{"s": 1}},
-	"wk":      {factor: 604800, dims: map[string]int{"s": 1}},
-	"mo":      {factor: 2629746, dims: map[string]int{"s": 1}},  // mean Julian month
-	"a":       {factor: 31556952, dims: map[string]int{"s": 1}}, // mean Julian year
-	"[lb_av]": {factor: 453.59237, dims: map[string]int{"g": 1}},
-	"[oz_av]": {factor: 28.349523125, dims: map[string]int{"g": 1}},
-	"[in_i]":  {factor: 0.0254, dims: map[string]int{"m": 1}},
-	"[ft_i]":  {factor: 0.3048, dims: map[string]int{"m": 1}},
-	"mm[Hg]":  {factor: 133322.387415, dims: map[string]int{"g": 1, "m": -1, "s": -2}},
-	"cm[H2O]": {factor: 98066.5, dims: map[string]int{"g": 1, "m": -1, "s": -2}},
-	"%":       {factor: 0.01, dims: map[string]int{}},
-	"Cel":     {factor: 1, dims: map[string]int{"K": 1}, affine: true, offset: 273.15},
-	"[degF]":  {factor: 5.0 / 9, dims: map[string]int{"K": 1}, affine: true, offset: 459.67 * 5 / 9},
-	"1":       {factor: 1, dims: map[string]int{}},
+	"1":        {factor: "1"},
+	"m":        {factor: "1", d: length, metric: true},
+	"g":        {factor: "1", d: mass, metric: true},
+	"s":        {factor: "1", d: duration, metric: true},
+	"K":        {factor: "1", d: dims(dK, 1), metric: true},
+	"mol":      {factor: "1", d: dims(dMol, 1), metric: true},
+	"A":        {factor: "1", d: dims(dA, 1), metric: true},
+	"cd":       {factor: "1", d: dims(dCd, 1), metric: true},
+	"eq":       {factor: "1", d: dims(dMol, 1), metric: true},
+	"[iU]":     {factor: "1", d: dims(dIU, 1), metric: true},
+	"[IU]":     {factor: "1", d: dims(dIU, 1), metric: true},
+	"U":        {factor: "1/60000000", d: dims(dMol, 1, dS, -1), metric: true},
+	"kat":      {factor: "1", d: dims(dMol, 1, dS, -1), metric: true},
+	"L":        {factor: "1/1000", d: volume, metric: true},
+	"l":        {factor: "1/1000", d: volume, metric: true},
+	"t":        {factor: "1000000", d: mass, metric: true},
+	"min":      {factor: "60", d: duration},
+	"h":        {factor: "3600", d: duration},
+	"d":        {factor: "86400", d: duration},
+	"wk":       {factor: "604800", d: duration},
+	"mo":       {factor: "2629800", d: duration},  // mean Julian month, a/12
+	"a":        {factor: "31557600", d: duration}, // Julian year, 365.25 d
+	"Hz":       {factor: "1", d: dims(dS, -1), metric: true},
+	"N":        {factor: "1000", d: dims(dG, 1, dM, 1, dS, -2), metric: true},
+	"Pa":       {factor: "1000", d: pressure, metric: true},
+	"bar":      {factor: "100000000", d: pressure, metric: true},
+	"atm":      {factor: "101325000", d: pressure},
+	"m[Hg]":    {factor: "133322000", d: pressure, metric: true},
+	"m[H2O]":   {factor: "9806650", d: pressure, metric: true},
+	"J":        {factor: "1000", d: energy, metric: true},
+	"W":        {factor: "1000", d: dims(dG, 1, dM, 2, dS, -3), metric: true},
+	"cal":      {factor: "4184", d: energy, metric: true},
+	"[Cal]":    {factor: "4184000", d: energy},
+	"[in_i]":   {factor: "0.0254", d: length},
+	"[ft_i]":   {factor: "0.3048", d: length},
+	"[yd_i]":   {factor: "0.9144", d: length},
+	"[mi_i]":   {factor: "1609.344", d: length},
+	"[lb_av]":  {factor: "453.59237", d: mass},
+	"[oz_av]":  {factor: "28.349523125", d: mass},
+	"[gr]":     {factor: "0.06479891", d: mass},
+	"[foz_us]": {factor: "0.0000295735295625", d: volume},
+	"%":        {factor: "1/100"},
+	"[ppm]":    {factor: "1/1000000"},
+	"[ppb]":    {factor: "1/1000000000"},
+	"Cel":      {factor: "1", d: dims(dK, 1), offset: "273.15"},
+	"[degF]":   {factor: "5/9", d: dims(dK, 1), offset: "459.67"},
 }
 
-var prefixes = map[string]float64{
-	"Y": 1e24, "Z": 1e21, "E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3, "h": 1e2, "da": 1e1,
-	"d": 1e-1, "c": 1e-2, "m": 1e-3, "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15,
+var prefixes = map[string]string{
+	"Y": "1e24", "Z": "1e21", "E": "1e18", "P": "1e15", "T": "1e12", "G": "1e9", "M": "1e6",
+	"k": "1e3", "h": "1e2", "da": "10", "d": "1/10", "c": "1/100", "m": "1/1000", "u": "1/1000000",
+	"n": "1e-9", "p": "1e-12", "f": "1e-15", "a": "1e-18",
+}
+
+func rat(s string) *big.Rat {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		panic("ucum: bad factor " + s)
+	}
+	return r
+}
+
+var cache sync.Map // code → *Unit (nil: not understood)
+
+// Parse reduces a UCUM code to base units; ok is false when the code is
+// not one this package understands (an unknown atom, a syntax error, a
+// temperature scale inside a product).
+func Parse(code string) (Unit, bool) {
+	if v, ok := cache.Load(code); ok {
+		u := v.(*Unit)
+		if u == nil {
+			return Unit{}, false
+		}
+		return *u, true
+	}
+	p := &parser{s: code}
+	u, ok := p.term()
+	if ok && p.i != len(p.s) {
+		ok = false
+	}
+	if ok && u.offset != nil && code != "Cel" && code != "[degF]" {
+		ok = false
+	}
+	var out *Unit
+	if ok {
+		out = &Unit{Factor: u.factor, Offset: u.offset, Dims: u.d}
+	}
+	cache.Store(code, out)
+	if !ok {
+		return Unit{}, false
+	}
+	return *out, true
 }
 
 // Canonical converts value in unit code to canonical units and returns
 // the canonical unit code (e.g. "g", "g.m-1.s-2") and value. ok is false
 // when the code is not a unit this package knows.
 func Canonical(code string, value float64) (canonCode string, canonValue float64, ok bool) {
-	if a, found := atoms[code]; found && a.affine {
-		return "K", (value + a.offset/a.factor) * a.factor, true
-	}
-	u, ok := parse(code)
+	u, ok := Parse(code)
 	if !ok {
 		return "", 0, false
 	}
-	return u.code(), value * u.factor, true
+	f, _ := u.Factor.Float64()
+	if u.Offset != nil {
+		off, _ := u.Offset.Float64()
+		value += off
+	}
+	return u.Dims.String(), value * f, true
 }
 
 // Comparable reports whether two unit codes measure the same dimension.
 func Comparable(a, b string) bool {
-	ca, _, okA := Canonical(a, 1)
-	cb, _, okB := Canonical(b, 1)
-	return okA && okB && ca == cb
+	ua, okA := Parse(a)
+	ub, okB := Parse(b)
+	return okA && okB && ua.Dims == ub.Dims
 }
 
 // Convert converts value from unit from to unit to.
 func Convert(value float64, from, to string) (float64, bool) {
-	cf, v, ok := Canonical(from, value)
-	if !ok {
+	uf, ok1 := Parse(from)
+	ut, ok2 := Parse(to)
+	if !ok1 || !ok2 || uf.Dims != ut.Dims {
 		return 0, false
 	}
-	if a, found := atoms[to]; found && a.affine {
-		if cf != "K" {
-			return 0, false
-		}
-		return v/a.factor - a.offset/a.factor, true
+	_, v, _ := Canonical(from, value)
+	f, _ := ut.Factor.Float64()
+	v /= f
+	if ut.Offset != nil {
+		off, _ := ut.Offset.Float64()
+		v -= off
 	}
-	ut, ok := parse(to)
-	if !ok || ut.code() != cf {
-		return 0, false
-	}
-	return v / ut.factor, true
+	return v, true
 }
 
-func parse(code string) (unit, bool) {
-	u := unit{factor: 1, dims: map[string]int{}}
-	if code == "" {
-		return u, true
+// unit is a term being parsed.
+type unit struct {
+	factor *big.Rat
+	d      Dims
+	offset *big.Rat
+}
+
+var one = big.NewRat(1, 1)
+
+type parser struct {
+	s string
+	i int
+}
+
+// term parses components joined by '.' and '/', up to the end or ')'.
+func (p *parser) term() (unit, bool) {
+	res := unit{factor: one}
+	div := false
+	if p.i < len(p.s) && p.s[p.i] == '/' {
+		div = true
+		p.i++
 	}
-	// Annotations {…} count as the unit 1.
-	var b strings.Builder
-	depth := 0
-	for _, r := range code {
-		switch {
-		case r == '{':
-			depth++
-		case r == '}':
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
+	for {
+		c, ok := p.component()
+		if !ok {
+			return unit{}, false
+		}
+		if res, ok = combine(res, c, div); !ok {
+			return unit{}, false
+		}
+		if p.i >= len(p.s) || p.s[p.i] == ')' {
+			return res, true
+		}
+		switch p.s[p.i] {
+		case '.':
+			div = false
+		case '/':
+			div = true
+		default:
+			return unit{}, false
+		}
+		p.i++
+	}
+}
+
+// combine multiplies (or divides) a by b. A unit with an offset
+// (a temperature scale) combines with nothing.
+func combine(a, b unit, div bool) (unit, bool) {
+	if a.offset != nil || b.offset != nil {
+		if a.offset != nil || a.factor.Cmp(one) != 0 || a.d != (Dims{}) || div {
+			return unit{}, false
+		}
+		return b, true
+	}
+	out := unit{factor: new(big.Rat)}
+	if div {
+		if b.factor.Sign() == 0 {
+			return unit{}, false
+		}
+		out.factor.Quo(a.factor, b.factor)
+	} else {
+		out.factor.Mul(a.factor, b.factor)
+	}
+	for i := range out.d {
+		if div {
+			out.d[i] = a.d[i] - b.d[i]
+		} else {
+			out.d[i] = a.d[i] + b.d[i]
 		}
 	}
-	s := b.String()
-	if depth != 0 {
-		return u, false
+	return out, true
+}
+
+func (p *parser) component() (unit, bool) {
+	if p.i >= len(p.s) {
+		return unit{}, false
 	}
-	sign := 1
-	for i := 0; i < len(s) || i == 0; {
-		j := i
-		for j < len(s) && s[j] != '.' && s[j] != '/' {
-			if s[j] == '[' {
-				for j < len(s) && s[j] != ']' {
-					j++
-				}
+	switch c := p.s[p.i]; {
+	case c == '(':
+		p.i++
+		d, ok := p.term()
+		if !ok || p.i >= len(p.s) || p.s[p.i] != ')' {
+			return unit{}, false
+		}
+		p.i++
+		return p.exponent(d)
+	case c == '{':
+		end := strings.IndexByte(p.s[p.i:], '}')
+		if end < 0 {
+			return unit{}, false
+		}
+		p.i += end + 1
+		return unit{factor: one}, true
+	case c >= '0' && c <= '9':
+		start := p.i
+		for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+			p.i++
+		}
+		n, ok := new(big.Rat).SetString(p.s[start:p.i])
+		if !ok {
+			return unit{}, false
+		}
+		if p.i+1 < len(p.s) && (p.s[p.i] == '*' || p.s[p.i] == '^') {
+			p.i++
+			e, ok := p.signedInt()
+			if !ok || e > 30 || e < -30 {
+				return unit{}, false
 			}
-			j++
+			n = ratPow(n, e)
 		}
-		if j > len(s) {
-			j = len(s)
+		p.skipAnnotation()
+		return unit{factor: n}, true
+	}
+	// an atom: the longest run of symbol characters (brackets may hold
+	// anything), then an optional annotation and exponent
+	start := p.i
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		if c == '[' {
+			end := strings.IndexByte(p.s[p.i:], ']')
+			if end < 0 {
+				return unit{}, false
+			}
+			p.i += end + 1
+			continue
 		}
-		// An empty term ("/min") is the unit 1.
-		if term := s[i:j]; term != "" && !u.mul(term, sign) {
-			return u, false
-		}
-		if j >= len(s) {
+		if c == '.' || c == '/' || c == '(' || c == ')' || c == '{' || (c >= '0' && c <= '9') || c == '-' || c == '+' {
 			break
 		}
-		if s[j] == '/' {
-			sign = -1
-		} else {
-			sign = 1
-		}
-		i = j + 1
+		p.i++
 	}
-	return u, true
+	d, ok := lookup(p.s[start:p.i])
+	if !ok {
+		return unit{}, false
+	}
+	p.skipAnnotation()
+	return p.exponent(d)
 }
 
-// mul multiplies u by term^(sign*exp), where term is an atom with an
-// optional prefix and an optional integer exponent: "mg", "m2", "s-1".
-func (u *unit) mul(term string, sign int) bool {
-	name, exp := term, 1
-	k := len(term)
-	for k > 0 && term[k-1] >= '0' && term[k-1] <= '9' {
-		k--
-	}
-	if k > 0 && (term[k-1] == '-' || term[k-1] == '+') && k < len(term) {
-		k--
-	}
-	if k > 0 && k < len(term) {
-		if n, err := strconv.Atoi(term[k:]); err == nil {
-			name, exp = term[:k], n
+func (p *parser) skipAnnotation() {
+	if p.i < len(p.s) && p.s[p.i] == '{' {
+		if end := strings.IndexByte(p.s[p.i:], '}'); end >= 0 {
+			p.i += end + 1
 		}
 	}
-	a, ok := lookup(name)
-	if !ok || a.affine {
-		return false
-	}
-	e := sign * exp
-	u.factor *= math.Pow(a.factor, float64(e))
-	for d, x := range a.dims {
-		u.dims[d] += x * e
-		if u.dims[d] == 0 {
-			delete(u.dims, d)
-		}
-	}
-	return true
 }
 
-func lookup(name string) (atom, bool) {
-	if a, ok := atoms[name]; ok {
-		return a, true
+func (p *parser) signedInt() (int, bool) {
+	start := p.i
+	if p.i < len(p.s) && (p.s[p.i] == '-' || p.s[p.i] == '+') {
+		p.i++
 	}
-	for p, f := range prefixes {
-		if strings.HasPrefix(name, p) {
-			if a, ok := atoms[name[len(p):]]; ok && a.metric {
-				a.factor *= f
-				return a, true
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
+	n, err := strconv.Atoi(p.s[start:p.i])
+	return n, err == nil
+}
+
+func (p *parser) exponent(d unit) (unit, bool) {
+	if p.i >= len(p.s) {
+		return d, true
+	}
+	c := p.s[p.i]
+	if !(c >= '0' && c <= '9') && c != '-' && c != '+' {
+		return d, true
+	}
+	e, ok := p.signedInt()
+	if !ok || e > 10 || e < -10 || d.offset != nil {
+		return unit{}, false
+	}
+	out := unit{factor: ratPow(d.factor, e)}
+	for i := range d.d {
+		out.d[i] = d.d[i] * int8(e)
+	}
+	return out, true
+}
+
+func ratPow(r *big.Rat, e int) *big.Rat {
+	out := big.NewRat(1, 1)
+	base := new(big.Rat).Set(r)
+	if e < 0 {
+		if base.Sign() == 0 {
+			return out
+		}
+		base.Inv(base)
+		e = -e
+	}
+	for i := 0; i < e; i++ {
+		out.Mul(out, base)
+	}
+	return out
+}
+
+// lookup finds an atom, with a metric prefix where the atom takes one.
+func lookup(sym string) (unit, bool) {
+	mk := func(a atom, prefix string) unit {
+		u := unit{factor: rat(a.factor), d: a.d}
+		if prefix != "" {
+			u.factor.Mul(u.factor, rat(prefixes[prefix]))
+		}
+		if a.offset != "" {
+			u.offset = rat(a.offset)
+		}
+		return u
+	}
+	if a, ok := atoms[sym]; ok {
+		return mk(a, ""), true
+	}
+	for _, n := range [2]int{2, 1} {
+		if len(sym) > n {
+			if _, ok := prefixes[sym[:n]]; ok {
+				if a, ok := atoms[sym[n:]]; ok && a.metric {
+					return mk(a, sym[:n]), true
+				}
 			}
 		}
 	}
-	return atom{}, false
-}
-
-// code writes the dimensions in a fixed order: "g.m-1.s-2".
-func (u unit) code() string {
-	if len(u.dims) == 0 {
-		return "1"
-	}
-	keys := make([]string, 0, len(u.dims))
-	for k := range u.dims {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(k)
-		if e := u.dims[k]; e != 1 {
-			b.WriteString(strconv.Itoa(e))
-		}
-	}
-	return b.String()
+	return unit{}, false
 }
