@@ -7,9 +7,10 @@
 //
 // The suite pins down what hale.go leaves to the engines in words: the
 // exact round trip of a Version, KindNotFound and KindConflict, history
-// order and filters, every form of Match, rollback, snapshot isolation,
-// and the two concurrency guarantees the FHIR layer builds on
-// (conditional create under Lock, and read-modify-write through Current).
+// order and filters, every form of Match, every form of a search Query
+// (search.go), rollback, snapshot isolation, and the two concurrency
+// guarantees the FHIR layer builds on (conditional create under Lock, and
+// read-modify-write through Current).
 package storetest
 
 import (
@@ -52,6 +53,25 @@ func Run(t *testing.T, open func(t *testing.T) hale.Store) {
 		{"ReadOwnWrites", testReadOwnWrites},
 		{"ConcurrentConditionalCreate", testConcurrentConditionalCreate},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"SearchToken", testSearchToken},
+		{"SearchString", testSearchString},
+		{"SearchURI", testSearchURI},
+		{"SearchReference", testSearchReference},
+		{"SearchID", testSearchID},
+		{"SearchDate", testSearchDate},
+		{"SearchLastUpdated", testSearchLastUpdated},
+		{"SearchNumber", testSearchNumber},
+		{"SearchQuantity", testSearchQuantity},
+		{"SearchChain", testSearchChain},
+		{"SearchHas", testSearchHas},
+		{"SearchComposite", testSearchComposite},
+		{"SearchSort", testSearchSort},
+		{"SearchPagingWhileWriting", testSearchPagingWhileWriting},
+		{"SearchTotal", testSearchTotal},
+		{"SearchTypes", testSearchTypes},
+		{"SearchAfterWrites", testSearchAfterWrites},
+		{"SearchInTx", testSearchInTx},
+		{"SearchErrors", testSearchErrors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -97,7 +97,6 @@ const allTypesSQL = `WITH RECURSIVE t(type) AS (
 // Errors: KindInvalid for a query the store cannot run (an unknown
 // parameter type or prefix, a cursor that does not fit the sort).
 func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale.SearchResult, error) {
-	const op = "search"
 	res := &hale.SearchResult{Total: -1}
 	c := &compiler{d: d}
 	if needsAllTypes(q) {
@@ -106,6 +105,12 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 			return nil, err
 		}
 		c.allTypes = types
+	}
+	// Compile the page first, even when none is asked for, so that a bad
+	// query or cursor is an error however it is run.
+	page, kinds, err := c.page(q, q.Count+1, true)
+	if err != nil {
+		return nil, err
 	}
 	if q.Total {
 		st, err := c.count(q)
@@ -120,12 +125,8 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 	if q.Count <= 0 {
 		return res, nil
 	}
-	st, kinds, err := c.page(q, q.Count+1, true)
-	if err != nil {
-		return nil, err
-	}
 	var last []any
-	err = query(ctx, st, func(scan func(...any) error) error {
+	err = query(ctx, page, func(scan func(...any) error) error {
 		var v hale.Version
 		var lastUpdated int64
 		keys := make([]any, len(kinds))
@@ -154,7 +155,6 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 	if err != nil {
 		return nil, err
 	}
-	_ = op
 	return res, nil
 }
 
