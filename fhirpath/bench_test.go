@@ -143,6 +143,7 @@ func BenchmarkExpressions(b *testing.B) {
 		{"date", "Patient.birthDate < @2000-01-01", pat},
 		{"arith", "1 + 2 * 3 - 4 / 5", nil},
 		{"exists", "Patient.identifier.where(system = 'urn:oid:1.2.36.146.595.217.0.1').exists()", pat},
+		{"ele-1", "hasValue() or (children().count() > id.count())", obs},
 		{"dom-3", "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()", pat},
 	} {
 		e := MustParse(bc.expr)

@@ -1294,6 +1294,11 @@ func fnDescendants(c *evalCtx, n *funcNode, f Collection) (Collection, error) {
 		}
 	}
 	var out Collection
+	if len(f) == 1 {
+		if m, ok := f[0].val.(map[string]any); ok {
+			out = make(Collection, 0, min(256, 4*len(m)+8)) // a guess that saves most regrowth
+		}
+	}
 	queue := f
 	for len(queue) > 0 {
 		start := len(out)

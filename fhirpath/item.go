@@ -91,6 +91,9 @@ func (it Item) Type() (namespace, name string) {
 
 // TypeName returns "FHIR.HumanName", "System.String", ….
 func (it Item) TypeName() string {
+	if it.typ != nil {
+		return it.typ.fullName() // precomputed: Check asks for every element
+	}
 	ns, n := it.Type()
 	return ns + "." + n
 }

@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hale-ehr/hale/fhir"
 )
@@ -51,6 +52,8 @@ type nodeType struct {
 	qty    bool    // Quantity or a type derived from it (Age, Duration, …)
 
 	root loc // location of a resource of this type at the root of a tree
+
+	qualified atomic.Pointer[string] // "FHIR." + name, built once
 
 	once   sync.Once
 	byName map[string][]childRef // FHIRPath name → JSON properties (several for a choice)
@@ -194,6 +197,16 @@ func (nt *nodeType) children() {
 			nt.byJSON[el.Name] = ref
 		}
 	})
+}
+
+// fullName returns "FHIR." + the type's name.
+func (nt *nodeType) fullName() string {
+	if p := nt.qualified.Load(); p != nil {
+		return *p
+	}
+	s := "FHIR." + nt.name
+	nt.qualified.Store(&s)
+	return s
 }
 
 // isType reports whether nt is the named type or derives from it.
