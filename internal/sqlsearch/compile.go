@@ -155,32 +155,37 @@ func (c *compiler) page(q *hale.Query, limit int, data bool) (Statement, []keyKi
 	}
 	order.WriteString("p.type, p.id")
 
+	// Sort keys computed by a subquery are computed once per match in a
+	// materialized CTE; inlined, both databases would compute them again
+	// for the cursor condition and the ORDER BY.
+	computed := slices.ContainsFunc(q.Sort, func(k hale.SortKey) bool {
+		return k.Type != hale.TypeID && k.Type != hale.TypeLastUpdated
+	})
+	if computed {
+		c.w.SQL("WITH m AS MATERIALIZED (")
+		if err := c.matches(q, scope); err != nil {
+			return Statement{}, nil, err
+		}
+		c.w.SQL(") ")
+	}
 	if data {
 		c.w.SQL("SELECT ", VersionColumns, keyCols.String(), " FROM (")
 	} else {
 		c.w.SQL("SELECT p.type, p.id", keyCols.String(), " FROM (")
 	}
-	c.w.SQL("SELECT p.type, p.id, p.seq", keyCols.String(), " FROM (SELECT r.type, r.id, r.seq")
-	kinds := make([]keyKind, len(q.Sort))
-	for i, k := range q.Sort {
-		c.w.SQL(", ")
-		kind, err := c.sortKey("r", k)
-		if err != nil {
+	c.w.SQL("SELECT p.type, p.id, p.seq", keyCols.String(), " FROM ")
+	if computed {
+		c.w.SQL("m p")
+	} else {
+		c.w.SQL("(")
+		if err := c.matches(q, scope); err != nil {
 			return Statement{}, nil, err
 		}
-		kinds[i] = kind
-		c.w.SQL(" AS k" + itoa(i))
+		c.w.SQL(") p")
 	}
-	c.w.SQL(" FROM resource r WHERE ")
-	c.scopeCond("r.type", scope)
-	c.w.SQL(" AND NOT r.deleted")
-	if err := c.where("r", scope, byRank(q.Where)); err != nil {
-		return Statement{}, nil, err
-	}
-	c.w.SQL(") p")
 	if after != nil {
 		c.w.SQL(" WHERE ")
-		c.keyset(q.Sort, after, 0, q.After)
+		c.keyset(q.Sort, after, scope, q.After)
 	}
 	c.w.SQL(" ORDER BY ", order.String())
 	if limit > 0 {
@@ -192,15 +197,71 @@ func (c *compiler) page(q *hale.Query, limit int, data bool) (Statement, []keyKi
 		c.w.SQL(" JOIN resource_version v ON v.seq = p.seq")
 	}
 	c.w.SQL(" ORDER BY ", order.String())
-	return c.w.statement(), kinds, nil
+	return c.w.statement(), kindsOf(q.Sort), nil
+}
+
+// matches writes the SELECT of the matches of q with their sort keys
+// k0, k1, ….
+func (c *compiler) matches(q *hale.Query, scope []string) error {
+	c.w.SQL("SELECT r.type, r.id, r.seq")
+	for i, k := range q.Sort {
+		c.w.SQL(", ")
+		if err := c.sortKey("r", k); err != nil {
+			return err
+		}
+		c.w.SQL(" AS k" + itoa(i))
+	}
+	c.w.SQL(" FROM resource r WHERE ")
+	c.scopeCond("r.type", scope)
+	c.w.SQL(" AND NOT r.deleted")
+	return c.where("r", scope, byRank(q.Where))
+}
+
+func kindsOf(sort []hale.SortKey) []keyKind {
+	kinds := make([]keyKind, len(sort))
+	for i, k := range sort {
+		kinds[i] = kindOf(k)
+	}
+	return kinds
 }
 
 // keyset writes "the row p comes after the cursor" for sort keys i…:
 // after on key i, or equal on it and after on the rest; type and id, in
 // ascending order, break the last tie. Missing values (NULL) sort last
 // in both directions.
-func (c *compiler) keyset(sort []hale.SortKey, after []cursorKey, i int, cur *hale.Cursor) {
+//
+// A key that is never NULL (_id, _lastUpdated) also gets the redundant
+// bound "k >= c" (or "<=" descending), which an index in key order can
+// seek to; the OR alone would make it scan from the start.
+func (c *compiler) keyset(sort []hale.SortKey, after []cursorKey, scope []string, cur *hale.Cursor) {
+	if len(sort) > 0 && !after[0].null && (sort[0].Type == hale.TypeID || sort[0].Type == hale.TypeLastUpdated) {
+		op := " >= "
+		if sort[0].Desc {
+			op = " <= "
+		}
+		c.w.SQL("p.k0", op)
+		c.w.Arg(after[0].value)
+		c.w.SQL(" AND ")
+	}
+	c.keysetFrom(sort, after, 0, scope, cur)
+}
+
+func (c *compiler) keysetFrom(sort []hale.SortKey, after []cursorKey, i int, scope []string, cur *hale.Cursor) {
 	if i == len(sort) {
+		if len(scope) == 1 {
+			// One type: the type is the same on every row, so the tie
+			// is on the id alone, a range of the primary key.
+			switch strings.Compare(cur.Type, scope[0]) {
+			case -1:
+				c.w.SQL("(1 = 1)")
+			case 1:
+				c.w.SQL("(1 = 0)")
+			default:
+				c.w.SQL("p.id > ")
+				c.w.Arg(cur.ID)
+			}
+			return
+		}
 		c.w.SQL("(p.type, p.id) > (")
 		c.w.Arg(cur.Type)
 		c.w.SQL(", ")
@@ -211,7 +272,7 @@ func (c *compiler) keyset(sort []hale.SortKey, after []cursorKey, i int, cur *ha
 	col := "p.k" + itoa(i)
 	if after[i].null {
 		c.w.SQL("(", col, " IS NULL AND ")
-		c.keyset(sort, after, i+1, cur)
+		c.keysetFrom(sort, after, i+1, scope, cur)
 		c.w.SQL(")")
 		return
 	}
@@ -224,44 +285,43 @@ func (c *compiler) keyset(sort []hale.SortKey, after []cursorKey, i int, cur *ha
 	c.w.SQL(" OR ", col, " IS NULL OR (", col, " = ")
 	c.w.Arg(after[i].value)
 	c.w.SQL(" AND ")
-	c.keyset(sort, after, i+1, cur)
+	c.keysetFrom(sort, after, i+1, scope, cur)
 	c.w.SQL("))")
 }
 
 // sortKey writes the sort key k of resource r: the smallest value (the
 // largest for a descending key) of r's rows for the parameter, NULL
 // when it has none.
-func (c *compiler) sortKey(r string, k hale.SortKey) (keyKind, error) {
+func (c *compiler) sortKey(r string, k hale.SortKey) error {
 	switch k.Type {
 	case hale.TypeID:
 		c.w.SQL(r, ".id")
-		return keyText, nil
+		return nil
 	case hale.TypeLastUpdated:
 		c.w.SQL(r, ".last_updated")
-		return keyInt, nil
+		return nil
 	}
 	var table, col string
-	var kind keyKind
 	switch k.Type {
 	case hale.TypeString:
-		table, col, kind = "idx_string", "norm", keyText
+		table, col = "idx_string", "norm"
 	case hale.TypeToken:
-		table, col, kind = "idx_token", "code", keyText
+		table, col = "idx_token", "code"
 	case hale.TypeDate:
-		table, col, kind = "idx_date", "lo", keyInt
+		table, col = "idx_date", "lo"
 		if k.Desc {
 			col = "hi"
 		}
 	case hale.TypeNumber:
-		table, col, kind = "idx_number", "value", keyFloat
+		table, col = "idx_number", "value"
 	case hale.TypeQuantity:
-		table, col, kind = "idx_quantity", "value", keyFloat
+		table, col = "idx_quantity", "value"
 	case hale.TypeURI:
-		table, col, kind = "idx_uri", "uri", keyText
+		table, col = "idx_uri", "uri"
 	case hale.TypeReference:
-		table, col, kind = "idx_reference", "url", keyText
+		table, col = "idx_reference", "url"
 	default:
-		return 0, invalid("cannot sort by parameter %q of type %q", k.Param, k.Type)
+		return invalid("cannot sort by parameter %q of type %q", k.Param, k.Type)
 	}
 	fn := "min"
 	if k.Desc {
@@ -272,7 +332,7 @@ func (c *compiler) sortKey(r string, k hale.SortKey) (keyKind, error) {
 		a, ".id = ", r, ".id AND ", a, ".param = ")
 	c.w.Arg(k.Param)
 	c.w.SQL(")")
-	return kind, nil
+	return nil
 }
 
 // where writes " AND condition" for each clause on resource r. The
@@ -669,15 +729,29 @@ func checkModifier(cl hale.Clause) error {
 	return invalid("parameter %q: modifier %q is not supported for type %q", cl.Param, cl.Modifier, cl.Type)
 }
 
-// drivesCount reports whether cl's index rows alone give its resources
-// (see the package comment): a positive clause on an index table other
-// than _has, whose rows name the referring resource, not the target.
+// drivesCount reports whether count may count the distinct resources of
+// cl's index rows alone (see the package comment): a positive clause on
+// the values of an index table (not _has, whose rows name the referring
+// resource, not the target) whose find index yields the rows of each
+// value in id order, so that DISTINCT streams. For other shapes SQLite,
+// without statistics, prefers an index in (type, id) order to avoid
+// sorting for DISTINCT and scans every row of the type; counting
+// resource rows is then the better plan.
 func drivesCount(cl hale.Clause) bool {
-	if cl.Not || cl.Has != nil || (cl.Missing != nil && *cl.Missing) {
+	if cl.Not || cl.Missing != nil || cl.Chain != nil || cl.Has != nil || len(cl.Composite) > 0 ||
+		cl.Modifier != "" || len(cl.Values) == 0 {
 		return false
 	}
-	_, err := tableOf(cl.Type, cl.Param)
-	return err == nil || cl.Type == hale.TypeComposite || len(cl.Composite) > 0
+	for _, v := range cl.Values {
+		switch {
+		case cl.Type == hale.TypeToken && !v.AnyCode: // (type, param, code, id, …)
+		case cl.Type == hale.TypeReference && (v.URL != "" || v.TargetType != ""): // (…, target_id, target_type, id)
+		case cl.Type == hale.TypeURI: // (type, param, uri, id)
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // readsResource reports whether cl needs the resource row's columns.

@@ -232,3 +232,15 @@ func invalid(format string, args ...any) error {
 
 // itoa is strconv.Itoa, short.
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Compile returns the two statements Search would run for q, the page
+// and the count, for documentation and for looking at query plans.
+// allTypes stands for the store's types when q needs them.
+func Compile(d Dialect, q *hale.Query, allTypes []string) (page, count Statement, err error) {
+	c := &compiler{d: d, allTypes: allTypes}
+	if page, _, err = c.page(q, q.Count+1, true); err != nil {
+		return
+	}
+	count, err = c.count(q)
+	return
+}
