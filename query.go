@@ -187,3 +187,10 @@ type SearchResult struct {
 type Searcher interface {
 	Search(ctx context.Context, q *Query) (*SearchResult, error)
 }
+
+// Reindexer is implemented by a Tx that can replace the index rows of a
+// resource's current version without writing a new version: `hale
+// reindex` uses it after search parameters change.
+type Reindexer interface {
+	Reindex(ctx context.Context, typ, id string, idx *Index) error
+}

@@ -464,3 +464,17 @@ func checkVersion(v *hale.Version) error {
 	}
 	return nil
 }
+
+// Reindex replaces the index rows of a current, not deleted resource
+// without writing a version (hale.Reindexer). Returns KindNotFound when
+// there is no such resource.
+func (t *tx) Reindex(ctx context.Context, typ, id string, idx *hale.Index) error {
+	v, err := t.Current(ctx, typ, id) // locks the resource row
+	if err != nil {
+		return err
+	}
+	if v.Deleted {
+		return &hale.Error{Kind: hale.KindNotFound, Op: "postgres.Reindex", Message: typ + "/" + id + " is deleted"}
+	}
+	return t.replaceIndex(ctx, typ, id, idx)
+}

@@ -329,3 +329,17 @@ func conflict(op string, v *hale.Version, current int64) error {
 	return &hale.Error{Kind: hale.KindConflict, Op: op, Message: fmt.Sprintf(
 		"%s/%s version %d conflicts with the current version %d", v.Type, v.ID, v.VersionID, current)}
 }
+
+// Reindex replaces the index rows of a current, not deleted resource
+// without writing a version (hale.Reindexer). Returns KindNotFound when
+// there is no such resource.
+func (t *tx) Reindex(ctx context.Context, typ, id string, idx *hale.Index) error {
+	v, err := t.Current(ctx, typ, id)
+	if err != nil {
+		return err
+	}
+	if v.Deleted {
+		return &hale.Error{Kind: hale.KindNotFound, Op: "sqlite.Reindex", Message: typ + "/" + id + " is deleted"}
+	}
+	return t.replaceIndex(ctx, typ, id, true, idx)
+}

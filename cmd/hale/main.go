@@ -27,6 +27,8 @@ Usage:
   hale serve [flags]   run Hale (embedded SQLite in ./hale-data by default)
   hale fhirpath 'EXPRESSION' FILE.json
                        evaluate FHIRPath against a resource; print the result as JSON
+  hale reindex [--type T,…] [--data DIR | --database URL]
+                       recompute the search index (after adding SearchParameters)
   hale version         print the version
 
 Run "hale serve -h" for the settings.
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, stderr)
 	case "fhirpath":
 		return fhirpathCommand(ctx, args[1:], stdout, stderr)
+	case "reindex":
+		return reindex(ctx, args[1:], getenv, stdout)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hale", version)
 		return nil
