@@ -582,6 +582,49 @@ func TestOracle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Compartment searches (an OR of the compartment's parameters),
+			// as rest builds them for Patient/[id]/[type].
+			err = store.View(ctx, func(r hale.Reader) error {
+				for _, p := range w.docs {
+					if p.typ != "Patient" {
+						continue
+					}
+					for _, typ := range []string{"Observation", "Encounter", "Condition", "Claim", "ExplanationOfBenefit", "Procedure"} {
+						var or []hale.Clause
+						for _, param := range fhir.CompartmentParams("Patient", typ) {
+							or = append(or, hale.Clause{Param: param, Type: hale.TypeReference, Values: []hale.Value{{TargetType: "Patient", TargetID: p.id}}})
+						}
+						q := &hale.Query{Types: []string{typ}, Where: []hale.Clause{{Or: or}}, Count: 1 << 20, Total: true}
+						res, err := r.(hale.Searcher).Search(ctx, q)
+						if err != nil {
+							return err
+						}
+						var got, want []string
+						for _, v := range res.Versions {
+							got = append(got, v.ID)
+						}
+						for _, d := range w.docs {
+							if d.typ == typ && w.matches(d, q.Where) {
+								want = append(want, d.id)
+							}
+						}
+						sort.Strings(got)
+						sort.Strings(want)
+						compared++
+						if len(want) > 0 {
+							nonEmpty++
+						}
+						if !slices.Equal(got, want) {
+							failed++
+							t.Errorf("Patient/%s/%s: index %d, brute force %d", p.id, typ, len(got), len(want))
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Logf("%s: %d resources; %d searches compared (%d with matches), %d differ", engine.name, len(w.docs), compared, nonEmpty, failed)
 			if compared < 1000 {
 				t.Errorf("only %d searches generated", compared)

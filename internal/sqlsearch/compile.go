@@ -36,6 +36,8 @@ func needsAllTypes(q *hale.Query) bool {
 
 func clauseNeedsAllTypes(cl hale.Clause) bool {
 	switch {
+	case cl.Or != nil:
+		return slices.ContainsFunc(cl.Or, clauseNeedsAllTypes)
 	case cl.Chain != nil:
 		return cl.Chain.Type == "" || slices.ContainsFunc(cl.Chain.Where, clauseNeedsAllTypes)
 	case cl.Has != nil:
@@ -368,6 +370,24 @@ func (c *compiler) set(scope []string, where []hale.Clause, withType bool) error
 // clause writes the condition of one clause on resource r, as a
 // membership test (r.id IN (…)) when member, else as EXISTS.
 func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool) error {
+	if cl.Or != nil {
+		// Any of the clauses (a compartment: subject or performer …).
+		if len(cl.Or) == 0 {
+			c.w.SQL("(1 = 0)")
+			return nil
+		}
+		c.w.SQL("(")
+		for i, sub := range cl.Or {
+			if i > 0 {
+				c.w.SQL(" OR ")
+			}
+			if err := c.clause(r, scope, sub, false); err != nil {
+				return err
+			}
+		}
+		c.w.SQL(")")
+		return nil
+	}
 	switch cl.Type {
 	case hale.TypeID:
 		return c.idClause(r, cl)
