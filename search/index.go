@@ -144,8 +144,6 @@ func compileParam(resourceType string, sp *fhir.SearchParam) (param, bool) {
 	return p, true
 }
 
-
-
 // SupportedParams lists the indexed parameters of resourceType, for the
 // CapabilityStatement.
 func SupportedParams(resourceType string) []*fhir.SearchParam {
