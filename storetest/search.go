@@ -649,6 +649,30 @@ func testSearchChain(t *testing.T, s hale.Store) {
 	})
 }
 
+// testSearchOr: a clause that holds when any of its clauses does (a
+// compartment: subject or performer), combined with others and with
+// _lastUpdated inside it.
+func testSearchOr(t *testing.T, s hale.Store) {
+	chainFixture(t, s)
+	or := func(cls ...hale.Clause) hale.Clause { return hale.Clause{Or: cls} }
+	subject := clause("subject", hale.TypeReference, targetV("Patient", "p1"))
+	performer := clause("performer", hale.TypeReference, targetV("Practitioner", "d1"))
+	code := clause("code", hale.TypeToken, codeV("bp"))
+	lastUpdated := clause("_lastUpdated", hale.TypeLastUpdated, hale.Value{Prefix: "ge", Lo: at(1).UnixMicro(), Hi: at(2).UnixMicro()})
+	obs := func(ids ...string) []string { return refs("Observation", ids...) }
+	runSearchCases(t, s, []searchCase{
+		{name: "subject OR performer", q: query("Observation", or(subject, performer)), want: obs("o1", "o8")},
+		{name: "(subject OR performer) AND code", q: query("Observation", code, or(subject, performer)), want: obs("o1")},
+		{name: "code AND (_lastUpdated OR subject)", q: query("Observation", code, or(lastUpdated, subject)),
+			want: obs("o1", "o3", "o4", "o5", "o6")},
+		{name: "an empty Or matches nothing", q: query("Observation", hale.Clause{Or: []hale.Clause{}})},
+		{name: "chain OR _has",
+			q: query("Patient", or(chain("general-practitioner", "Practitioner", nameIs("wilson")),
+				has("Observation", "subject", clause("code", hale.TypeToken, codeV("bp"))))),
+			want: refs("Patient", "p1", "p2", "p3")},
+	})
+}
+
 func testSearchHas(t *testing.T, s hale.Store) {
 	chainFixture(t, s)
 	code := func(c string) hale.Clause { return clause("code", hale.TypeToken, codeV(c)) }

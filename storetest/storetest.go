@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) hale.Store) {
 		{"SearchQuantity", testSearchQuantity},
 		{"SearchChain", testSearchChain},
 		{"SearchHas", testSearchHas},
+		{"SearchOr", testSearchOr},
 		{"SearchComposite", testSearchComposite},
 		{"SearchSort", testSearchSort},
 		{"SearchPagingWhileWriting", testSearchPagingWhileWriting},

@@ -758,7 +758,7 @@ func checkModifier(cl hale.Clause) error {
 // sorting for DISTINCT and scans every row of the type; counting
 // resource rows is then the better plan.
 func drivesCount(cl hale.Clause) bool {
-	if cl.Not || cl.Missing != nil || cl.Chain != nil || cl.Has != nil || len(cl.Composite) > 0 ||
+	if cl.Or != nil || cl.Not || cl.Missing != nil || cl.Chain != nil || cl.Has != nil || len(cl.Composite) > 0 ||
 		cl.Modifier != "" || len(cl.Values) == 0 {
 		return false
 	}
@@ -775,7 +775,9 @@ func drivesCount(cl hale.Clause) bool {
 }
 
 // readsResource reports whether cl needs the resource row's columns.
-func readsResource(cl hale.Clause) bool { return cl.Type == hale.TypeLastUpdated }
+func readsResource(cl hale.Clause) bool {
+	return cl.Type == hale.TypeLastUpdated || slices.ContainsFunc(cl.Or, readsResource)
+}
 
 // byRank orders clauses most selective first, as far as the shape of a
 // clause tells without statistics, keeping the given order among equals.
@@ -787,6 +789,8 @@ func byRank(clauses []hale.Clause) []hale.Clause {
 
 func rank(cl hale.Clause) int {
 	switch {
+	case cl.Or != nil:
+		return 8 // checked per resource, never a membership test
 	case cl.Not || (cl.Missing != nil && *cl.Missing):
 		return 9 // never drives: it excludes
 	case cl.Type == hale.TypeID:
