@@ -151,6 +151,15 @@ func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
 	if req.Op == "$validate" {
 		return s.validate(req)
 	}
+	if req.Op == "$everything" {
+		var resp *Response
+		err := s.Store.View(ctx, func(r hale.Reader) error {
+			var err error
+			resp, err = s.everything(ctx, r, req)
+			return err
+		})
+		return resp, err
+	}
 	if isWrite(req) {
 		var resp *Response
 		err := s.Store.Update(ctx, func(tx hale.Tx) error {

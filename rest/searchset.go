@@ -256,7 +256,7 @@ func compartmentClause(c *Compartment, typ string) (hale.Clause, error) {
 		}
 		or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: []hale.Value{{TargetType: c.Type, TargetID: c.ID}}})
 	}
-	if typ == c.Type || typ == "" {
+	if typ == c.Type { // the owner is in its own compartment
 		or = append(or, hale.Clause{Param: "_id", Type: hale.TypeID, Values: []hale.Value{{Code: c.ID}}})
 	}
 	return hale.Clause{Or: or}, nil
