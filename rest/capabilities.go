@@ -52,7 +52,7 @@ func (s *Service) capabilityStatement(base string) obj {
 			{"searchInclude", includes},
 			{"searchRevInclude", []any{"*"}},
 			{"searchParam", params},
-			{"operation", []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}},
+			{"operation", operations(t)},
 		})
 	}
 	return obj{
@@ -74,4 +74,13 @@ func (s *Service) capabilityStatement(base string) obj {
 			{"compartment", []any{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
 		}}},
 	}
+}
+
+// operations lists the $operations a resource type supports.
+func operations(typ string) []any {
+	ops := []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}
+	if typ == "Patient" {
+		ops = append(ops, obj{{"name", "everything"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Patient-everything"}})
+	}
+	return ops
 }
