@@ -1,10 +1,12 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/fhir"
 )
 
 // update implements update, create-on-update for client-chosen ids, and
@@ -13,6 +15,10 @@ import (
 // The body's id must equal the URL's. A new resource answers 201, a new
 // version of an existing one 200. With If-Match the update applies only
 // to that version (412 otherwise).
+//
+// Under a context from SkipUnchanged, an update whose content equals the
+// current version's apart from meta.versionId and meta.lastUpdated is a
+// no-op: it answers 200 with the current version and writes nothing.
 func (s *Service) update(ctx context.Context, tx hale.Tx, req *Request) (*Response, error) {
 	res, err := decodeResource(req)
 	if err != nil {
@@ -57,6 +63,15 @@ func (s *Service) update(ctx context.Context, tx hale.Tx, req *Request) (*Respon
 	if err := checkIfMatch(req, cur); err != nil {
 		return nil, err
 	}
+	if skipsUnchanged(ctx) {
+		same, err := unchanged(req.ID, res, cur)
+		if err != nil {
+			return nil, err
+		}
+		if same {
+			return versionResponse(http.StatusOK, cur), nil
+		}
+	}
 	v, err := s.put(ctx, tx, req.Type, req.ID, res, cur, "PUT")
 	if err != nil {
 		return nil, err
@@ -66,4 +81,51 @@ func (s *Service) update(ctx context.Context, tx hale.Tx, req *Request) (*Respon
 		status = http.StatusCreated
 	}
 	return versionResponse(status, v), nil
+}
+
+type skipUnchangedKey struct{}
+
+// SkipUnchanged returns a context under which Service.Do treats an update
+// (PUT, in a transaction or batch too) whose content equals the current
+// version's, apart from meta.versionId and meta.lastUpdated, as a no-op:
+// it answers 200 with the current version (its ETag and Last-Modified) and
+// writes nothing. Re-sending the same resource, as a re-run import does,
+// then adds no version to the history. HAPI FHIR does the same by default.
+//
+// It is opt-in because a PUT of identical content otherwise writes a new
+// version, which existing clients and tests rely on.
+func SkipUnchanged(ctx context.Context) context.Context {
+	return context.WithValue(ctx, skipUnchangedKey{}, true)
+}
+
+func skipsUnchanged(ctx context.Context) bool {
+	on, _ := ctx.Value(skipUnchangedKey{}).(bool)
+	return on
+}
+
+// unchanged reports whether res, written as the next version of id, would
+// store the same content as cur. The stored bytes are fhir.Marshal's
+// canonical form, so res is encoded the same way with cur's versionId and
+// lastUpdated and compared byte for byte. res itself is left as it was.
+func unchanged(id string, res map[string]any, cur *hale.Version) (bool, error) {
+	if cur == nil || cur.Deleted {
+		return false, nil
+	}
+	meta, _ := res["meta"].(map[string]any)
+	cand := make(map[string]any, len(res)+1)
+	for k, v := range res {
+		cand[k] = v
+	}
+	m := make(map[string]any, len(meta)+2)
+	for k, v := range meta {
+		m[k] = v
+	}
+	m["versionId"] = itoa(cur.VersionID)
+	m["lastUpdated"] = instant(cur.LastUpdated)
+	cand["id"], cand["meta"] = id, m
+	data, err := fhir.Marshal(cand)
+	if err != nil {
+		return false, &hale.Error{Kind: hale.KindInternal, Op: "rest.update", Err: err}
+	}
+	return bytes.Equal(data, cur.Data), nil
 }
