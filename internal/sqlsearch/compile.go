@@ -376,6 +376,20 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 			c.w.SQL("(1 = 0)")
 			return nil
 		}
+		if member && orOfRows(cl.Or) {
+			// One membership test over the union of the clauses' index
+			// rows: the index drives, instead of an EXISTS per resource
+			// of every type in scope.
+			var alts []rows
+			for _, sub := range cl.Or {
+				a, err := c.alternatives(sub, c.d.UnionAlternatives())
+				if err != nil {
+					return err
+				}
+				alts = append(alts, a...)
+			}
+			return c.member(r, scope, alts)
+		}
 		c.w.SQL("(")
 		for i, sub := range cl.Or {
 			if i > 0 {
@@ -424,6 +438,17 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 		return c.member(r, scope, alts)
 	}
 	return c.exists(r, alts)
+}
+
+// orOfRows reports whether every clause of an Or is a positive clause on
+// index rows, so the Or can be one membership test.
+func orOfRows(or []hale.Clause) bool {
+	for _, cl := range or {
+		if cl.Or != nil || cl.Not || cl.Missing != nil || cl.Type == hale.TypeID || cl.Type == hale.TypeLastUpdated {
+			return false
+		}
+	}
+	return true
 }
 
 // member writes "resource r is selected by one of alts".
