@@ -27,6 +27,8 @@ Usage:
   hale serve [flags]   run Hale (embedded SQLite in ./hale-data by default)
   hale fhirpath 'EXPRESSION' FILE.json
                        evaluate FHIRPath against a resource; print the result as JSON
+  hale bench [--url URL] [--database URL] [--out FILE]
+                       measure a FHIR server (default: a fresh Hale) with a fixed workload
   hale reindex [--type T,…] [--data DIR | --database URL]
                        recompute the search index (after adding SearchParameters)
   hale version         print the version
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, stderr)
 	case "fhirpath":
 		return fhirpathCommand(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "reindex":
 		return reindex(ctx, args[1:], getenv, stdout)
 	case "version", "--version":
