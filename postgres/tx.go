@@ -358,13 +358,14 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	return nil
 }
 
-// replaceIndex deletes the resource's index rows and inserts idx's, one
-// statement per table, all in one round trip. It runs after putVersion,
+// replaceIndex deletes the resource's index and sort-key rows and
+// inserts idx's and the sort keys computed from them, one statement per
+// table, all in one round trip. It runs after putVersion,
 // which holds the resource row locked, so its snapshot includes the rows
 // of every earlier writer of the resource.
 func (t *tx) replaceIndex(ctx context.Context, typ, id string, idx *hale.Index) error {
 	b := &pgx.Batch{}
-	for _, table := range indexTables {
+	for _, table := range append(indexTables, sqlsearch.SortTables...) {
 		b.Queue("DELETE FROM "+table+" WHERE type = $1 AND id = $2", typ, id)
 	}
 	if idx == nil {
@@ -444,6 +445,31 @@ func (t *tx) replaceIndex(ctx context.Context, typ, id string, idx *hale.Index) 
 		}
 		b.Queue(`INSERT INTO idx_uri (type, id, param, grp, uri)
 			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[])`, typ, id, params, groups, uris)
+	}
+	keys := sqlsearch.Keys(idx)
+	if n := len(keys.Text); n > 0 {
+		params, los, his := make([]string, n), make([]string, n), make([]string, n)
+		for i, x := range keys.Text {
+			params[i], los[i], his[i] = x.Param, x.Lo, x.Hi
+		}
+		b.Queue(`INSERT INTO `+sqlsearch.SortTextTable+` (type, id, param, lo, hi)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])`, typ, id, params, los, his)
+	}
+	if n := len(keys.Int); n > 0 {
+		params, los, his := make([]string, n), make([]int64, n), make([]int64, n)
+		for i, x := range keys.Int {
+			params[i], los[i], his[i] = x.Param, x.Lo, x.Hi
+		}
+		b.Queue(`INSERT INTO `+sqlsearch.SortIntTable+` (type, id, param, lo, hi)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::bigint[])`, typ, id, params, los, his)
+	}
+	if n := len(keys.Real); n > 0 {
+		params, los, his := make([]string, n), make([]float64, n), make([]float64, n)
+		for i, x := range keys.Real {
+			params[i], los[i], his[i] = x.Param, x.Lo, x.Hi
+		}
+		b.Queue(`INSERT INTO `+sqlsearch.SortRealTable+` (type, id, param, lo, hi)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::float8[], $5::float8[])`, typ, id, params, los, his)
 	}
 	return t.tx.SendBatch(ctx, b).Close()
 }

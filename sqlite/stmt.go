@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/hale-ehr/hale/internal/sqlsearch"
 )
 
 // The fixed statements, prepared once at Open. Parsing SQL is a third of
@@ -38,15 +40,20 @@ const (
 	sqlInsertQuantity = "INSERT INTO idx_quantity (type, id, param, grp, system, code, unit, value, lo, hi, " +
 		"canon_code, canon_lo, canon_hi, canon_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	sqlInsertURI = "INSERT INTO idx_uri (type, id, param, grp, uri) VALUES (?, ?, ?, ?, ?)"
+
+	sqlInsertSortText = "INSERT INTO " + sqlsearch.SortTextTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
+	sqlInsertSortInt  = "INSERT INTO " + sqlsearch.SortIntTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
+	sqlInsertSortReal = "INSERT INTO " + sqlsearch.SortRealTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
 )
 
 // indexTables are the search index tables, each holding the rows of the
-// current version of each live resource.
+// current version of each live resource (and, beside them, the sort-key
+// tables sqlsearch.SortTables).
 var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
 
 var sqlDeleteIndex = func() []string {
 	var qs []string
-	for _, t := range indexTables {
+	for _, t := range append(indexTables, sqlsearch.SortTables...) {
 		qs = append(qs, "DELETE FROM "+t+" WHERE type = ? AND id = ?")
 	}
 	return qs
@@ -57,7 +64,7 @@ var (
 	readStatements  = []string{sqlSnapshot, sqlCurrent, sqlVersion, sqlCountAll, sqlCount}
 	writeStatements = append([]string{sqlCurrentVersion, sqlInsertVersion, sqlPointResource,
 		sqlInsertToken, sqlInsertString, sqlInsertReference, sqlInsertDate, sqlInsertNumber, sqlInsertQuantity,
-		sqlInsertURI}, sqlDeleteIndex...)
+		sqlInsertURI, sqlInsertSortText, sqlInsertSortInt, sqlInsertSortReal}, sqlDeleteIndex...)
 )
 
 // statements are one database handle's prepared statements by SQL text.

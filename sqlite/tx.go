@@ -256,8 +256,8 @@ func (t *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	return nil
 }
 
-// replaceIndex deletes the resource's index rows (if it had any) and
-// inserts idx's.
+// replaceIndex deletes the resource's index and sort-key rows (if it had
+// any) and inserts idx's and the sort keys computed from them.
 func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx *hale.Index) error {
 	if existed {
 		for _, query := range sqlDeleteIndex {
@@ -306,6 +306,22 @@ func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx
 	}
 	for _, x := range idx.URIs {
 		if err := t.exec(ctx, sqlInsertURI, typ, id, x.Param, x.Group, x.URI); err != nil {
+			return err
+		}
+	}
+	keys := sqlsearch.Keys(idx)
+	for _, x := range keys.Text {
+		if err := t.exec(ctx, sqlInsertSortText, typ, id, x.Param, x.Lo, x.Hi); err != nil {
+			return err
+		}
+	}
+	for _, x := range keys.Int {
+		if err := t.exec(ctx, sqlInsertSortInt, typ, id, x.Param, x.Lo, x.Hi); err != nil {
+			return err
+		}
+	}
+	for _, x := range keys.Real {
+		if err := t.exec(ctx, sqlInsertSortReal, typ, id, x.Param, x.Lo, x.Hi); err != nil {
 			return err
 		}
 	}

@@ -293,7 +293,8 @@ func (c *compiler) keysetFrom(sort []hale.SortKey, after []cursorKey, i int, sco
 
 // sortKey writes the sort key k of resource r: the smallest value (the
 // largest for a descending key) of r's rows for the parameter, NULL
-// when it has none.
+// when it has none. A sortable parameter's key is read from the
+// sort-key tables (sort.go); a derived one is computed from its rows.
 func (c *compiler) sortKey(r string, k hale.SortKey) error {
 	switch k.Type {
 	case hale.TypeID:
@@ -301,6 +302,15 @@ func (c *compiler) sortKey(r string, k hale.SortKey) error {
 		return nil
 	case hale.TypeLastUpdated:
 		c.w.SQL(r, ".last_updated")
+		return nil
+	}
+	if table, ok := sortTable(k); ok {
+		// The key Put stored (sort.go): one primary-key probe.
+		a := c.alias("s")
+		c.w.SQL("(SELECT ", a, ".", sortCol(k), " FROM ", table, " ", a, " WHERE ", a, ".type = ", r, ".type AND ",
+			a, ".id = ", r, ".id AND ", a, ".param = ")
+		c.w.Arg(k.Param)
+		c.w.SQL(")")
 		return nil
 	}
 	var table, col string

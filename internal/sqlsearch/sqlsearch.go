@@ -112,6 +112,19 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 	if err != nil {
 		return nil, err
 	}
+	scope := c.scope(q.Types)
+	sorted := sortDriven(q, scope)
+	var after []cursorKey
+	if sorted && q.After != nil {
+		if after, err = decodeCursor(q.Sort, q.After); err != nil {
+			return nil, err
+		}
+	}
+	if sorted && (after == nil || !after[0].null) {
+		if page, err = c.sortedPage(q, scope, after, q.Count+1, false); err != nil {
+			return nil, err
+		}
+	}
 	if q.Total {
 		st, err := c.count(q)
 		if err != nil {
@@ -126,7 +139,9 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 		return res, nil
 	}
 	var last []any
-	err = query(ctx, page, func(scan func(...any) error) error {
+	n := 0 // rows read, the extra one included
+	collect := func(scan func(...any) error) error {
+		n++
 		var v hale.Version
 		var lastUpdated int64
 		keys := make([]any, len(kinds))
@@ -151,9 +166,25 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 		res.Versions = append(res.Versions, v)
 		last = keys
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	if !sorted || after == nil || !after[0].null {
+		if err := query(ctx, page, collect); err != nil {
+			return nil, err
+		}
+	}
+	if sorted && n < q.Count+1 {
+		// The resources without a key come last, in id order: from the
+		// start of them, or after the cursor when it is among them.
+		if after != nil && !after[0].null {
+			after = nil
+		}
+		st, err := c.sortedPage(q, scope, after, q.Count+1-n, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := query(ctx, st, collect); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
