@@ -185,7 +185,8 @@ func sortCol(k hale.SortKey) string {
 // comes, rather than by finding every match and sorting them: one type,
 // one sort key that has a sort-key table, and no condition that could
 // narrow the matches through an index (each ranks 7 or more: :not,
-// :missing, :contains, system|, compartments, _lastUpdated). A page
+// :missing, :contains, system|, _lastUpdated; not an Or of index rows,
+// such as a compartment, which the index drives). A page
 // then reads about Count rows; the first plan reads every match.
 func sortDriven(q *hale.Query, scope []string) bool {
 	if len(scope) != 1 || len(q.Sort) != 1 {
@@ -195,8 +196,8 @@ func sortDriven(q *hale.Query, scope []string) bool {
 		return false
 	}
 	for _, cl := range q.Where {
-		if rank(cl) < 7 {
-			return false
+		if rank(cl) < 7 || cl.Or != nil && orOfRows(cl.Or) {
+			return false // an Or of index rows (a compartment) selects too
 		}
 	}
 	return true
