@@ -482,4 +482,3 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(at(0.50), "p50-ms")
 	b.ReportMetric(at(0.95), "p95-ms")
 }
-
