@@ -1,0 +1,182 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// run is the state of one import.
+type run struct {
+	opts     Options
+	start    time.Time
+	progress *progress
+
+	mu   sync.Mutex // guards sum and seen, and orders the lines on Log
+	sum  Summary
+	seen map[string]string // Type/id → the version this run wrote or found
+}
+
+func newRun(opts Options, total int64) *run {
+	r := &run{opts: opts, start: opts.Now(), seen: map[string]string{}}
+	r.progress = newProgress(r, total)
+	return r
+}
+
+func (r *run) summary() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sum
+	s.Elapsed = r.opts.Now().Sub(r.start)
+	return s
+}
+
+// report writes one problem line.
+func (r *run) report(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.progress.clear()
+	fmt.Fprintf(r.opts.Log, format+"\n", args...)
+}
+
+func (r *run) failed(at Position, msg string) {
+	r.mu.Lock()
+	r.sum.Failed++
+	r.mu.Unlock()
+	r.report("%s: %s", at, msg)
+}
+
+func (r *run) fileFailed(file string, bytes int64, msg string) {
+	r.mu.Lock()
+	r.sum.FailedFiles++
+	r.mu.Unlock()
+	r.progress.add(bytes)
+	r.report("%s: %s", file, msg)
+}
+
+func (r *run) fileRead() {
+	r.mu.Lock()
+	r.sum.Files++
+	r.mu.Unlock()
+}
+
+func (r *run) fileSkipped(file string, bytes int64) {
+	r.mu.Lock()
+	r.sum.SkippedFiles++
+	r.mu.Unlock()
+	r.progress.add(bytes)
+}
+
+// fileSkippedRead skips a file already counted as read.
+func (r *run) fileSkippedRead(file string, bytes int64) {
+	r.mu.Lock()
+	r.sum.Files--
+	r.mu.Unlock()
+	r.fileSkipped(file, bytes)
+}
+
+// write sends one unit. A batch goes as a transaction, one commit for all;
+// when the server refuses it, it goes again as a batch, so that each entry
+// stands alone and only the bad ones fail. A non-nil error stops the
+// import.
+func (r *run) write(ctx context.Context, t Target, u unit) error {
+	defer r.progress.add(u.bytes)
+	if u.raw != nil {
+		res, err := t.Send(ctx, u.raw)
+		var refused *Refused
+		switch {
+		case errors.As(err, &refused):
+			entries, _ := u.raw["entry"].([]any)
+			r.mu.Lock()
+			r.sum.Failed += len(entries)
+			r.mu.Unlock()
+			r.report("%s: the Bundle was refused: %s", u.rawAt.File, refused.Outcome)
+			return nil
+		case err != nil:
+			return err
+		}
+		for i, x := range res {
+			at := u.rawAt
+			at.Entry = i
+			r.result(&item{at: at}, x)
+		}
+		return nil
+	}
+	res, err := t.Send(ctx, bundle("transaction", u.items))
+	var refused *Refused
+	if errors.As(err, &refused) && len(u.items) > 1 {
+		res, err = t.Send(ctx, bundle("batch", u.items))
+	}
+	switch {
+	case errors.As(err, &refused):
+		for _, it := range u.items {
+			r.failed(it.at, ref(it)+refused.Outcome)
+		}
+		return nil
+	case err != nil:
+		return err
+	case len(res) != len(u.items):
+		return fmt.Errorf("the server answered %d entries for %d", len(res), len(u.items))
+	}
+	for i, it := range u.items {
+		r.result(it, res[i])
+	}
+	return nil
+}
+
+func ref(it *item) string {
+	if it.typ == "" {
+		return ""
+	}
+	return it.typ + "/" + it.id + ": "
+}
+
+// result counts one entry's answer. A 200 is an update unless the version
+// it answers with was written before this run started or was already
+// answered in this run: then the server found the content unchanged.
+func (r *run) result(it *item, x Result) {
+	switch {
+	case x.Status == 201:
+		r.mu.Lock()
+		r.sum.Created++
+		r.seen[versionKey(x.Location)] = x.Location
+		r.mu.Unlock()
+	case x.Status/100 == 2:
+		key := versionKey(x.Location)
+		r.mu.Lock()
+		if x.Location != "" && (r.seen[key] == x.Location || !x.LastModified.IsZero() && x.LastModified.Before(r.start.Truncate(time.Millisecond))) {
+			r.sum.Unchanged++
+		} else {
+			r.sum.Updated++
+		}
+		r.seen[key] = x.Location
+		r.mu.Unlock()
+	default:
+		msg := x.Outcome
+		if msg == "" {
+			msg = fmt.Sprintf("status %d", x.Status)
+		}
+		r.failed(it.at, ref(it)+msg)
+	}
+}
+
+// versionKey is Type/id of a Location Type/id/_history/n.
+func versionKey(loc string) string {
+	k, _, _ := strings.Cut(loc, "/_history/")
+	return k
+}
+
+// bundle builds a batch or transaction of PUT Type/id entries.
+func bundle(typ string, items []*item) map[string]any {
+	entries := make([]any, len(items))
+	for i, it := range items {
+		entries[i] = map[string]any{
+			"resource": it.res,
+			"request":  map[string]any{"method": "PUT", "url": it.typ + "/" + it.id},
+		}
+	}
+	return map[string]any{"resourceType": "Bundle", "type": typ, "entry": entries}
+}
