@@ -1,6 +1,7 @@
 package synth
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -505,7 +506,7 @@ func (e *emitter) medicationRequest(c *course, v *visit) {
 		}
 	}
 	dose := obj{
-		"sequence": 1,
+		"sequence": json.Number("1"),
 		"text":     m.sig,
 		"route":    m.route.concept(),
 		"doseAndRate": []any{obj{
@@ -514,7 +515,7 @@ func (e *emitter) medicationRequest(c *course, v *visit) {
 		}},
 	}
 	if m.perDay > 0 {
-		dose["timing"] = obj{"repeat": obj{"frequency": m.perDay, "period": 1, "periodUnit": "d"}}
+		dose["timing"] = obj{"repeat": obj{"frequency": json.Number(strconv.Itoa(m.perDay)), "period": json.Number("1"), "periodUnit": "d"}}
 	} else {
 		dose["asNeededBoolean"] = true
 	}

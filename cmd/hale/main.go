@@ -29,6 +29,8 @@ Usage:
                        evaluate FHIRPath against a resource; print the result as JSON
   hale bench [--url URL] [--database URL] [--out FILE]
                        measure a FHIR server (default: a fresh Hale) with a fixed workload
+  hale generate --patients N [--seed S] (--out DIR | --data DIR | --database URL)
+                       generate a deterministic synthetic population (hale generate -h)
   hale import [--data DIR | --database URL | --url URL] PATH…
                        import FHIR Bundles, NDJSON, folders and .zip files (hale import -h)
   hale reindex [--type T,…] [--data DIR | --database URL]
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fhirpathCommand(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "generate":
+		return generateCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "import":
 		return importCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "reindex":
