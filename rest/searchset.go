@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -85,7 +86,10 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 		}
 		entries = append(entries, e)
 	}
-	included, err := s.includes(ctx, r, sr, page, parsed, seen)
+	// _include and _revinclude follow the resources of the page, not
+	// contained ones (whose Version is their container's).
+	resources := slices.DeleteFunc(slices.Clone(page), func(v hale.Version) bool { return strings.Contains(v.ID, "#") })
+	included, err := s.includes(ctx, r, sr, resources, parsed, seen)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +125,19 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 }
 
 func (s *Service) entry(req *Request, v *hale.Version, mode string, parsed *search.Request) (obj, error) {
-	var content any = json.RawMessage(v.Data)
+	data := v.Data
+	if _, cid, ok := strings.Cut(v.ID, "#"); ok {
+		// A contained resource (_containedType=contained): the store
+		// returns its container with the id "<container id>#<contained
+		// id>", which is also the fullUrl's last part (search.html#contained).
+		var err error
+		if data, err = containedData(v.Data, cid); err != nil {
+			return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.search", Err: err}
+		}
+	}
+	var content any = json.RawMessage(data)
 	if parsed.Summary == "true" || parsed.Summary == "text" || parsed.Summary == "data" || len(parsed.Elements) > 0 {
-		res, err := fhir.Decode(v.Data)
+		res, err := fhir.Decode(data)
 		if err != nil {
 			return nil, &hale.Error{Kind: hale.KindInternal, Op: "rest.search", Err: err}
 		}
@@ -134,6 +148,22 @@ func (s *Service) entry(req *Request, v *hale.Version, mode string, parsed *sear
 		{"resource", content},
 		{"search", obj{{"mode", mode}}},
 	}, nil
+}
+
+// containedData returns the JSON of the resource with id cid that the
+// container (JSON) contains.
+func containedData(container []byte, cid string) ([]byte, error) {
+	res, err := fhir.Decode(container)
+	if err != nil {
+		return nil, err
+	}
+	list, _ := res["contained"].([]any)
+	for _, item := range list {
+		if c, ok := item.(map[string]any); ok && c["id"] == cid {
+			return fhir.Marshal(c)
+		}
+	}
+	return nil, fmt.Errorf("%s/%s contains no resource %q", res["resourceType"], res["id"], cid)
 }
 
 // includes returns the resources _include and _revinclude add to a page

@@ -213,6 +213,7 @@ func (r *Registry) Extract(resourceType string, res map[string]any) *hale.Index 
 		}
 	}
 	textRows(idx, res)
+	r.addContained(idx, res) // contained.go
 	dedupe(idx)
 	return idx
 }

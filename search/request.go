@@ -24,6 +24,11 @@ type Request struct {
 	// Offset is set when the client pages with _offset rather than a
 	// cursor (Hale's own links use cursors).
 	Offset int
+	// Contained is _contained: "false" (the default, ""), "true" or
+	// "both"; ContainedType is _containedType: "container" (the
+	// default, "") or "contained" (search.html#contained). Query already
+	// holds their "_contained" clause (see applyContained).
+	Contained, ContainedType string
 	// Ignored lists parameters that were not applied, as sent.
 	Ignored []string
 	// Applied holds the parameters that were applied, for the self link.
@@ -91,8 +96,44 @@ func ParseRequest(types []string, q url.Values, opt Options) (*Request, error) {
 			}
 		}
 	}
+	r.applyContained()
 	r.Ignored = uniqStrings(r.Ignored)
 	return r, nil
+}
+
+// applyContained turns a type search with _contained=true or both into
+// the store's form (internal/sqlsearch, contained.go): the clauses parsed
+// so far apply to the contained resources of the type. For
+// _containedType=container the Query finds their containers, of any
+// type, through one "_contained" clause whose Chain holds the clauses;
+// for contained it finds the contained resources themselves, marked by a
+// "_contained" clause without Chain. Contained resources cannot be
+// sorted, so _sort is then ignored; so is _contained in a search of
+// several types.
+func (r *Request) applyContained() {
+	if r.Contained == "" || r.Contained == "false" {
+		return
+	}
+	if len(r.Query.Types) != 1 {
+		r.Ignored = append(r.Ignored, "_contained")
+		delete(r.Applied, "_contained")
+		delete(r.Applied, "_containedType")
+		return
+	}
+	if len(r.Query.Sort) > 0 {
+		r.Query.Sort = nil
+		r.Ignored = append(r.Ignored, "_sort")
+		delete(r.Applied, "_sort")
+	}
+	mode := []hale.Value{{Code: r.Contained}}
+	if r.ContainedType == "contained" {
+		r.Query.Where = append([]hale.Clause{{Param: "_contained", Type: hale.TypeToken, Values: mode}}, r.Query.Where...)
+		return
+	}
+	typ := r.Query.Types[0]
+	r.Query.Types = nil
+	r.Query.Where = []hale.Clause{{Param: "_contained", Type: hale.TypeReference, Values: mode,
+		Chain: &hale.Chain{Type: typ, Where: r.Query.Where}}}
 }
 
 // isNeutral names parameters that shape the answer's format, not the
@@ -162,6 +203,20 @@ func (r *Request) parseParam(key, raw string, opt Options) (bool, error) {
 			r.RevIncludes = append(r.RevIncludes, inc)
 		}
 		return true, nil
+	case "_contained":
+		switch raw {
+		case "true", "false", "both":
+			r.Contained = raw
+			return true, nil
+		}
+		return false, hale.Errorf(hale.KindInvalid, "_contained must be true, false or both, not %q", raw)
+	case "_containedType":
+		switch raw {
+		case "container", "contained":
+			r.ContainedType = raw
+			return true, nil
+		}
+		return false, hale.Errorf(hale.KindInvalid, "_containedType must be container or contained, not %q", raw)
 	case "_format", "_pretty", "_type", "_cursor":
 		return false, nil
 	}

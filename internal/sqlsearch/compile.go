@@ -15,6 +15,11 @@ type compiler struct {
 	allTypes []string // every type in the store, for system searches and untyped chains
 	w        *Writer
 	n        int
+	// contMode is "true" or "both" for a search of contained resources
+	// themselves (contained.go), "" otherwise.
+	contMode string
+	// cont, while compiling the clauses of a contained resource, is it.
+	cont *contained
 }
 
 func (c *compiler) alias(prefix string) string { c.n++; return prefix + itoa(c.n) }
@@ -36,6 +41,8 @@ func needsAllTypes(q *hale.Query) bool {
 
 func clauseNeedsAllTypes(cl hale.Clause) bool {
 	switch {
+	case cl.Param == containedClause:
+		return true // containers of any type
 	case cl.Or != nil:
 		return slices.ContainsFunc(cl.Or, clauseNeedsAllTypes)
 	case cl.Chain != nil:
@@ -83,6 +90,14 @@ type rows struct {
 // resource rows.
 func (c *compiler) count(q *hale.Query) (Statement, error) {
 	c.w = &Writer{d: c.d}
+	if c.contMode != "" {
+		c.w.SQL("SELECT count(*) FROM (")
+		if err := c.containedMatches(q); err != nil {
+			return Statement{}, err
+		}
+		c.w.SQL(") m")
+		return c.w.statement(), nil
+	}
 	scope := c.scope(q.Types)
 	where := byRank(q.Where)
 	if len(where) > 0 && drivesCount(where[0]) && !slices.ContainsFunc(where, readsResource) {
@@ -138,6 +153,13 @@ func (c *compiler) count(q *hale.Query) (Statement, error) {
 func (c *compiler) page(q *hale.Query, limit int, data bool) (Statement, []keyKind, error) {
 	c.w = &Writer{d: c.d}
 	scope := c.scope(q.Types)
+	columns := VersionColumns
+	if c.contMode != "" {
+		// Contained resources: the id is "<container id>#<contained id>",
+		// and the rows are of the containers' types.
+		columns = strings.Replace(VersionColumns, "v.id", "p.id", 1)
+		scope = c.allTypes
+	}
 	var after []cursorKey
 	if q.After != nil {
 		var err error
@@ -171,7 +193,7 @@ func (c *compiler) page(q *hale.Query, limit int, data bool) (Statement, []keyKi
 		c.w.SQL(") ")
 	}
 	if data {
-		c.w.SQL("SELECT ", VersionColumns, keyCols.String(), " FROM (")
+		c.w.SQL("SELECT ", columns, keyCols.String(), " FROM (")
 	} else {
 		c.w.SQL("SELECT p.type, p.id", keyCols.String(), " FROM (")
 	}
@@ -205,6 +227,9 @@ func (c *compiler) page(q *hale.Query, limit int, data bool) (Statement, []keyKi
 // matches writes the SELECT of the matches of q with their sort keys
 // k0, k1, ….
 func (c *compiler) matches(q *hale.Query, scope []string) error {
+	if c.contMode != "" {
+		return c.containedMatches(q)
+	}
 	c.w.SQL("SELECT r.type, r.id, r.seq")
 	for i, k := range q.Sort {
 		c.w.SQL(", ")
@@ -412,10 +437,22 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 		c.w.SQL(")")
 		return nil
 	}
+	if cl.Param == containedClause && cl.Chain != nil {
+		return c.containerClause(r, scope, cl, member)
+	}
+	if c.cont != nil {
+		member = false // a contained resource's rows are probed
+	}
 	switch cl.Type {
 	case hale.TypeID:
-		return c.idClause(r, cl)
+		if c.cont != nil {
+			return c.idClause(r+".code", cl) // the contained resource's id
+		}
+		return c.idClause(r+".id", cl)
 	case hale.TypeLastUpdated:
+		if c.cont != nil {
+			return invalid("_lastUpdated does not apply to contained resources")
+		}
 		return c.lastUpdatedClause(r, cl)
 	}
 	var alts []rows
@@ -425,9 +462,10 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 			return err
 		}
 		a := c.alias("a")
+		param := c.param(cl.Param)
 		alts = []rows{{from: table + " " + a, typeCol: a + ".type", idCol: a + ".id", cond: func() error {
 			c.w.SQL(a, ".param = ")
-			c.w.Arg(cl.Param)
+			c.w.Arg(param)
 			return nil
 		}}}
 		if *cl.Missing {
@@ -504,7 +542,9 @@ func (c *compiler) exists(r string, alts []rows) error {
 			c.w.SQL(" OR ")
 		}
 		c.w.SQL("EXISTS (SELECT 1 FROM ", a.from, " WHERE ", a.typeCol, " = ", r, ".type AND ",
-			a.idCol, " = ", r, ".id AND ")
+			a.idCol, " = ", r, ".id")
+		c.containedRange(grpOf(a.typeCol))
+		c.w.SQL(" AND ")
 		if err := a.cond(); err != nil {
 			return err
 		}
@@ -526,14 +566,18 @@ func (c *compiler) alternatives(cl hale.Clause, split bool) ([]rows, error) {
 			return nil, err
 		}
 		a := c.alias("a")
+		param := c.param(cl.Param)
 		return []rows{{from: table + " " + a, typeCol: a + ".type", idCol: a + ".id", cond: func() error {
 			c.w.SQL(a, ".param = ")
-			c.w.Arg(cl.Param)
+			c.w.Arg(param)
 			return nil
 		}}}, nil
 	case cl.Chain != nil:
 		return c.chain(cl)
 	case cl.Has != nil:
+		if c.cont != nil {
+			return nil, invalid("_has does not apply to contained resources")
+		}
 		return c.has(cl)
 	case cl.Type == hale.TypeComposite || len(cl.Composite) > 0:
 		return c.composite(cl)
@@ -546,10 +590,11 @@ func (c *compiler) alternatives(cl hale.Clause, split bool) ([]rows, error) {
 		return nil, err
 	}
 	a := c.alias("a")
+	param := c.param(cl.Param)
 	one := func(values []hale.Value) rows {
 		return rows{from: table + " " + a, typeCol: a + ".type", idCol: a + ".id", cond: func() error {
 			c.w.SQL(a, ".param = ")
-			c.w.Arg(cl.Param)
+			c.w.Arg(param)
 			c.w.SQL(" AND ")
 			return c.values(a, cl, values)
 		}}
@@ -595,9 +640,14 @@ func (c *compiler) chain(cl hale.Clause) ([]rows, error) {
 		return nil, invalid("chained parameter %q is not a reference", cl.Param)
 	}
 	a := c.alias("a")
+	param := c.param(cl.Param)
 	return []rows{{from: "idx_reference " + a, typeCol: a + ".type", idCol: a + ".id", cond: func() error {
 		c.w.SQL(a, ".param = ")
-		c.w.Arg(cl.Param)
+		c.w.Arg(param)
+		// The chain's targets are resources, not contained ones.
+		saved := c.cont
+		c.cont = nil
+		defer func() { c.cont = saved }()
 		if t := cl.Chain.Type; t != "" {
 			c.w.SQL(" AND ", a, ".target_type = ")
 			c.w.Arg(t)
@@ -673,6 +723,7 @@ func (c *compiler) composite(cl hale.Clause) ([]rows, error) {
 			if !strings.Contains(params[i], "#") {
 				params[i] = cl.Param + "#" + itoa(i)
 			}
+			params[i] = c.param(params[i])
 			if i == 0 {
 				from.WriteString(table + " " + aliases[i])
 				continue
@@ -698,8 +749,9 @@ func (c *compiler) composite(cl hale.Clause) ([]rows, error) {
 	return alts, nil
 }
 
-// idClause: _id on the resource row itself.
-func (c *compiler) idClause(r string, cl hale.Clause) error {
+// idClause: _id on col, the resource row's id (or a contained
+// resource's).
+func (c *compiler) idClause(col string, cl hale.Clause) error {
 	if cl.Missing != nil {
 		c.w.SQL(map[bool]string{true: "(1 = 0)", false: "(1 = 1)"}[*cl.Missing])
 		return nil
@@ -708,7 +760,7 @@ func (c *compiler) idClause(r string, cl hale.Clause) error {
 		c.w.SQL(map[bool]string{true: "(1 = 1)", false: "(1 = 0)"}[cl.Not])
 		return nil
 	}
-	c.w.SQL(r, ".id ")
+	c.w.SQL(col, " ")
 	if cl.Not {
 		c.w.SQL("NOT ")
 	}

@@ -31,10 +31,10 @@ const MaxSortText = 200
 
 // Sortable reports whether param has rows in the sort-key tables: every
 // parameter except the derived rows ("code:text", "identifier:of-type",
-// composite components "x#0", contained resources' "~" rows) and the
+// composite components "x#0", contained resources' "#T.x" rows) and the
 // whole-text parameters _text and _content.
 func Sortable(param string) bool {
-	return !strings.ContainsAny(param, ":#~") && param != "_text" && param != "_content"
+	return !strings.ContainsAny(param, ":#") && param != "_text" && param != "_content"
 }
 
 // TextSortKey is one row of idx_sort_text.

@@ -99,7 +99,16 @@ const allTypesSQL = `WITH RECURSIVE t(type) AS (
 func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale.SearchResult, error) {
 	res := &hale.SearchResult{Total: -1}
 	c := &compiler{d: d}
-	if needsAllTypes(q) {
+	mode, where, err := splitContained(q)
+	if err != nil {
+		return nil, err
+	}
+	if mode != "" {
+		qc := *q
+		qc.Where, c.contMode = where, mode
+		q = &qc
+	}
+	if needsAllTypes(q) || mode != "" {
 		types, err := allTypes(ctx, query)
 		if err != nil {
 			return nil, err
@@ -269,6 +278,15 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // allTypes stands for the store's types when q needs them.
 func Compile(d Dialect, q *hale.Query, allTypes []string) (page, count Statement, err error) {
 	c := &compiler{d: d, allTypes: allTypes}
+	mode, where, err := splitContained(q)
+	if err != nil {
+		return
+	}
+	if mode != "" {
+		qc := *q
+		qc.Where, c.contMode = where, mode
+		q = &qc
+	}
 	if page, _, err = c.page(q, q.Count+1, true); err != nil {
 		return
 	}
