@@ -172,6 +172,9 @@ func (p *person) sickVisit(t time.Time, office func(visitKind, time.Time, *cond)
 		return
 	}
 	c.onset = v.start.Add(-time.Duration(1+r.intn(4)) * day)
+	if c.onset.Before(p.birth) {
+		c.onset = p.birth
+	}
 	c.abated, c.status = v.start.Add(time.Duration(7+r.intn(10))*day), "resolved"
 	if k == cSprain {
 		c.abated = v.start.Add(time.Duration(18+r.intn(14)) * day)
@@ -222,6 +225,9 @@ func (p *person) emergency(t time.Time, add func(*visit) *visit) {
 		return
 	}
 	c := p.addCond(kind, start.Add(-time.Duration(r.intn(12))*time.Hour))
+	if c.onset.Before(p.birth) {
+		c.onset = p.birth
+	}
 	c.abated, c.status = start.Add(time.Duration(10+r.intn(14))*day), "resolved"
 	v.reason = c
 	v.diagnose = append(v.diagnose, c)
