@@ -41,7 +41,8 @@ const synthea = "/work/shared/testdata/synthea"
 //     that built the cache when it is reused).
 //   - CountCode: Observation?code=<the most common LOINC>&_summary=count.
 //   - PatientCodeDate: Observation?patient=X&code=Y&date=ge2015-01-01.
-//   - NameSmi: Patient?name=smi.
+//   - NameSmi: Patient?name=smi (no match in these patients), and
+//     NameSch: Patient?name=sch (some).
 //   - Chain: Observation?subject:Patient.name=<a family name>.
 //   - RevInclude: Patient?_id=X&_revinclude=Observation:subject.
 //   - Paging, PagingSorted: 100,000 Observations with _count=1000
@@ -428,6 +429,9 @@ func run(b *testing.B, s hale.Store, data *bundles, stats loadStats) {
 			"date": {"ge2015-01-01"}}
 	}))
 	b.Run("NameSmi", latency("Patient", func(int) url.Values { return url.Values{"name": {"smi"}} }))
+	// No Synthea patient's name starts with "smi"; "sch" (Schultz,
+	// Schmitt, …) has matches.
+	b.Run("NameSch", latency("Patient", func(int) url.Values { return url.Values{"name": {"sch"}} }))
 	b.Run("Chain", latency("Observation", func(i int) url.Values {
 		return url.Values{"subject:Patient.name": {pick(i).family}}
 	}))
