@@ -2,7 +2,9 @@ package rest
 
 import (
 	"net/http"
+	"strings"
 
+	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/fhir"
 )
 
@@ -52,7 +54,7 @@ func (s *Service) capabilityStatement(base string) obj {
 			{"searchInclude", includes},
 			{"searchRevInclude", []any{"*"}},
 			{"searchParam", params},
-			{"operation", operations(t)},
+			{"operation", s.operations(t)},
 		})
 	}
 	return obj{
@@ -72,15 +74,29 @@ func (s *Service) capabilityStatement(base string) obj {
 			{"resource", resourceCaps},
 			{"interaction", []any{obj{{"code", "transaction"}}, obj{{"code", "batch"}}, obj{{"code", "history-system"}}, obj{{"code", "search-system"}}}},
 			{"compartment", []any{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
+			{"operation", s.systemOperations()},
 		}}},
 	}
 }
 
 // operations lists the $operations a resource type supports.
-func operations(typ string) []any {
+func (s *Service) operations(typ string) []any {
 	ops := []any{obj{{"name", "validate"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Resource-validate"}}}
 	if typ == "Patient" {
 		ops = append(ops, obj{{"name", "everything"}, {"definition", "http://hl7.org/fhir/OperationDefinition/Patient-everything"}})
 	}
+	// Bulk Data export at Patient and Group level (export.go).
+	if _, ok := s.Store.(hale.JobStore); ok && (typ == "Patient" || typ == "Group") {
+		ops = append(ops, obj{{"name", "export"}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + strings.ToLower(typ) + "-export"}})
+	}
 	return ops
+}
+
+// systemOperations lists the $operations at the system level: the Bulk
+// Data system export (export.go) when the store keeps jobs.
+func (s *Service) systemOperations() any {
+	if _, ok := s.Store.(hale.JobStore); !ok {
+		return nil
+	}
+	return []any{obj{{"name", "export"}, {"definition", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}}}
 }

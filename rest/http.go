@@ -70,6 +70,10 @@ type format struct {
 }
 
 func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request, prefix string) {
+	// Bulk Data $export, its status and its files (export.go).
+	if s.serveExport(w, r, prefix) {
+		return
+	}
 	var f format
 	req, err := s.parseHTTP(w, r, prefix, &f)
 	if err == nil {

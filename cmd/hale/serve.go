@@ -14,6 +14,7 @@ import (
 
 	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/demo"
+	"github.com/hale-ehr/hale/export"
 	"github.com/hale-ehr/hale/postgres"
 	"github.com/hale-ehr/hale/rest"
 	"github.com/hale-ehr/hale/sqlite"
@@ -70,6 +71,13 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 			}
 		}
 	}()
+
+	// This node's Bulk Data export worker (package export): it claims
+	// export jobs from the database, so with PostgreSQL the nodes share
+	// them, and it deletes expired jobs and files.
+	exports := export.New(store, svc)
+	exports.Log = log
+	go exports.Run(ctx)
 
 	if !cfg.NoDemo {
 		if err := loadDemo(ctx, svc, log); err != nil {
