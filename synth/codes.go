@@ -32,6 +32,7 @@ const (
 	// mrnSystem is under HL7's example OID root (2.16.840.1.113883.19),
 	// which no real organisation uses: the identifiers are synthetic.
 	mrnSystem = "urn:oid:2.16.840.1.113883.19.5.99"
+	orgSystem = "urn:oid:2.16.840.1.113883.19.5.98"
 
 	extRace      = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 	extEthnicity = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"

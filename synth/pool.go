@@ -43,7 +43,7 @@ func (g *Generator) pool(b int) []Resource {
 			"resourceType": "Organization",
 			"id":           id,
 			"identifier": []any{obj{
-				"system": mrnSystem + ".org",
+				"system": orgSystem,
 				"value":  id,
 			}},
 			"active":  true,
