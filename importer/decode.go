@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hale-ehr/hale/fhir"
@@ -71,7 +72,36 @@ func newItem(at Position, res map[string]any, fallback string) (*item, error) {
 		}
 		res["id"] = id
 	}
-	return &item{at: at, typ: typ, id: id, res: res}, nil
+	return &item{at: at, typ: typ, id: id, res: res, cond: conditionalTargets(res)}, nil
+}
+
+// conditionalTargets returns the types that res's conditional references
+// (Type?search, resolved by the server in a transaction) search.
+func conditionalTargets(res map[string]any) []string {
+	var types []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok {
+					if k == "reference" {
+						if typ, _, ok := strings.Cut(s, "?"); ok && fhir.IsResourceType(typ) && !slices.Contains(types, typ) {
+							types = append(types, typ)
+						}
+					}
+					continue
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(res)
+	return types
 }
 
 // contentID derives an id from a resource's content (meta.versionId and

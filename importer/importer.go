@@ -6,10 +6,13 @@
 // importing the same files again writes the same ids: with a target that
 // skips unchanged updates (rest.SkipUnchanged, HAPI FHIR) a re-run adds no
 // version. Resources are grouped into transaction Bundles of Options.Batch
-// entries; a transaction that fails is sent again as a batch so that one
-// bad resource is reported (file, line, OperationOutcome) and the others
-// are stored. Files are read and decoded in parallel, and several batches
-// are in flight at once.
+// entries; a transaction that fails is split in halves and sent again,
+// down to single resources, so that a bad resource is reported (file,
+// line, OperationOutcome) and the others are stored. Resources with
+// conditional references (Practitioner?identifier=…, as in Synthea's Bulk
+// Data export) are written last, once their targets are stored. Files are
+// read and decoded in parallel, and several transactions are in flight at
+// once.
 //
 // The target is a Target: ServiceTarget writes through the FHIR core
 // (rest.Service) into a store, HTTPTarget through any FHIR server's API.
@@ -100,7 +103,8 @@ type item struct {
 	typ   string
 	id    string
 	res   map[string]any
-	bytes int64 // input bytes credited to the progress when it is done
+	cond  []string // types its conditional references search
+	bytes int64    // input bytes credited to the progress when it is done
 }
 
 // Position locates a resource or a problem in the input.
@@ -164,45 +168,68 @@ func Run(ctx context.Context, t Target, paths []string, opts Options) (Summary, 
 
 	jobs := make(chan job, opts.Workers)
 	items := make(chan *item, opts.Batch)
-	units := make(chan unit, opts.Writers)
 
-	// Readers: one goroutine walks the inputs and cuts them into jobs
-	// (a whole JSON file, a chunk of NDJSON lines).
+	// One goroutine walks the inputs and cuts them into jobs (a whole
+	// JSON file, a chunk of NDJSON lines); decoders turn jobs into items
+	// in parallel; one goroutine groups the items into transactions, and
+	// writers send them.
 	go func() {
 		defer close(jobs)
 		r.read(ctx, srcs, jobs)
 	}()
-	// Decoders turn jobs into items in parallel.
-	var dec sync.WaitGroup
-	for range opts.Workers {
-		dec.Go(func() {
-			for j := range jobs {
-				r.decode(j, items, units)
-			}
-		})
-	}
-	var batching sync.WaitGroup
-	batching.Go(func() {
-		r.batch(items, units, opts.Batch)
+	var deferred []*item
+	r.writeAll(ctx, cancel, t, func(units chan<- unit) {
+		var dec sync.WaitGroup
+		for range opts.Workers {
+			dec.Go(func() {
+				for j := range jobs {
+					r.decode(j, items, units)
+				}
+			})
+		}
+		go func() {
+			dec.Wait()
+			close(items)
+		}()
+		deferred = r.batch(items, units, opts.Batch)
 	})
-	var wr sync.WaitGroup
-	for range opts.Writers {
-		wr.Go(func() {
-			for u := range units {
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				if err := r.write(ctx, t, u); err != nil {
-					cancel(err)
-				}
+
+	// Resources with conditional references (Patient?identifier=…) go
+	// last, once what they point at is stored, in layers: those pointing
+	// only at types with nothing left to write first.
+	for len(deferred) > 0 && ctx.Err() == nil {
+		pending := map[string]bool{}
+		for _, it := range deferred {
+			pending[it.typ] = true
+		}
+		var ready, later []*item
+		for _, it := range deferred {
+			blocked := false
+			for _, typ := range it.cond {
+				blocked = blocked || typ != it.typ && pending[typ]
 			}
+			if blocked {
+				later = append(later, it)
+			} else {
+				ready = append(ready, it)
+			}
+		}
+		if len(ready) == 0 { // a cycle: send them all
+			ready, later = later, nil
+		}
+		r.writeAll(ctx, cancel, t, func(units chan<- unit) {
+			in := make(chan *item)
+			go func() {
+				defer close(in)
+				for _, it := range ready {
+					it.cond = nil
+					in <- it
+				}
+			}()
+			r.batch(in, units, opts.Batch)
 		})
+		deferred = later
 	}
-	dec.Wait()
-	close(items)
-	batching.Wait()
-	close(units)
-	wr.Wait()
 
 	r.progress.stop()
 	sum := r.summary()
@@ -212,10 +239,11 @@ func Run(ctx context.Context, t Target, paths []string, opts Options) (Summary, 
 	return sum, nil
 }
 
-// batch groups items into units of at most n. Two writes of one resource
-// never share a transaction (the FHIR core refuses that): the second
-// starts a new one.
-func (r *run) batch(items <-chan *item, units chan<- unit, n int) {
+// batch groups items into units of at most n, and returns the items
+// with conditional references, which must wait. Two writes of one
+// resource never share a transaction (the FHIR core refuses that): the
+// second starts a new one.
+func (r *run) batch(items <-chan *item, units chan<- unit, n int) (deferred []*item) {
 	var cur []*item
 	var bytes int64
 	keys := map[string]bool{}
@@ -227,6 +255,10 @@ func (r *run) batch(items <-chan *item, units chan<- unit, n int) {
 		clear(keys)
 	}
 	for it := range items {
+		if len(it.cond) > 0 {
+			deferred = append(deferred, it)
+			continue
+		}
 		key := it.typ + "/" + it.id
 		if keys[key] {
 			flush()
@@ -239,4 +271,27 @@ func (r *run) batch(items <-chan *item, units chan<- unit, n int) {
 		}
 	}
 	flush()
+	return deferred
+}
+
+// writeAll runs the writers on the units produce sends, until it returns
+// and they are written. An error from a writer cancels the import.
+func (r *run) writeAll(ctx context.Context, cancel context.CancelCauseFunc, t Target, produce func(chan<- unit)) {
+	units := make(chan unit, r.opts.Writers)
+	var wr sync.WaitGroup
+	for range r.opts.Writers {
+		wr.Go(func() {
+			for u := range units {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := r.write(ctx, t, u); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	produce(units)
+	close(units)
+	wr.Wait()
 }

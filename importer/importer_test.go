@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -417,4 +419,110 @@ func TestProgressLines(t *testing.T) {
 	if !last.MatchString(log.String()) || strings.Contains(log.String(), "\r") {
 		t.Errorf("progress output:\n%q", log.String())
 	}
+}
+
+// sharedDir returns a folder of ../shared (or $HALE_SHARED); tests that
+// need it skip when it is absent, except under CI=true.
+func sharedDir(tb testing.TB, sub string) string {
+	tb.Helper()
+	root := os.Getenv("HALE_SHARED")
+	if root == "" {
+		root = filepath.Join("..", "..", "shared")
+	}
+	dir := filepath.Join(root, sub)
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("shared material %s is missing (CI=true): %v", dir, err)
+		}
+		tb.Skipf("shared material %s is missing", dir)
+	}
+	return dir
+}
+
+// TestSynthea: ten Synthea transaction bundles of set-a and the Bulk
+// Data NDJSON export (with -short two bundles and the smaller NDJSON
+// files), on both engines. Every entry is stored under its own id (the
+// Organizations and Practitioners several patients share once), the
+// export's conditional references (Practitioner?identifier=…) resolve,
+// and a second run writes nothing.
+func TestSynthea(t *testing.T) {
+	dir := sharedDir(t, "testdata/synthea")
+	bundles, _ := filepath.Glob(filepath.Join(dir, "set-a", "*.json"))
+	bulk, _ := filepath.Glob(filepath.Join(dir, "bulk-ndjson-10-patients", "*.000.ndjson"))
+	paths := []string{filepath.Join(dir, "bulk-ndjson-10-patients")}
+	wantFiles, wantSkipped := len(bulk), 1 // log.ndjson, the bulk client's log, is not FHIR
+	bundles = bundles[:10]                 // the whole corpus is docs/import.md's measurement
+	if testing.Short() {
+		bundles = bundles[:2]
+		bulk = slices.DeleteFunc(bulk, func(f string) bool {
+			st, err := os.Stat(f)
+			return err != nil || st.Size() > 300<<10
+		})
+		paths, wantFiles, wantSkipped = bulk, len(bulk), 0
+	}
+	paths = append(paths, bundles...)
+	wantFiles += len(bundles)
+	want := entries(t, bundles) + lines(t, bulk)
+	engines(t, func(t *testing.T, store hale.Store) {
+		target := importer.ServiceTarget(rest.NewService(store))
+		var log bytes.Buffer
+		sum, err := importer.Run(t.Context(), target, paths, importer.Options{Log: &log})
+		if err != nil || sum.Err() != nil {
+			t.Fatalf("%v %v\n%.2000s", err, sum.Err(), log.String())
+		}
+		t.Logf("%s", sum)
+		if sum.SkippedFiles != wantSkipped || sum.Files != wantFiles {
+			t.Errorf("files: %s; want %d read, %d skipped", sum, wantFiles, wantSkipped)
+		}
+		var stored int
+		err = store.View(t.Context(), func(r hale.Reader) error {
+			n, err := r.Count(t.Context(), "")
+			stored = int(n)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored != sum.Created || sum.Created+sum.Unchanged != want {
+			t.Errorf("%d resources stored; summary %s; want %d handled", stored, sum, want)
+		}
+		again, err := importer.Run(t.Context(), target, paths, importer.Options{})
+		if err != nil || again.Written() != 0 || again.Unchanged != want {
+			t.Errorf("second run: %v %s", err, again)
+		}
+	})
+}
+
+// lines counts the non-empty lines of files.
+func lines(t *testing.T, files []string) int {
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// entries counts the entries of Bundle files.
+func entries(t *testing.T, files []string) int {
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct{ Entry []json.RawMessage }
+		if err := json.Unmarshal(data, &b); err != nil {
+			t.Fatal(err)
+		}
+		n += len(b.Entry)
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -78,10 +79,8 @@ func (r *run) fileSkippedRead(file string, bytes int64) {
 	r.fileSkipped(file, bytes)
 }
 
-// write sends one unit. A batch goes as a transaction, one commit for all;
-// when the server refuses it, it goes again as a batch, so that each entry
-// stands alone and only the bad ones fail. A non-nil error stops the
-// import.
+// write sends one unit: a bundle as it is, or a batch of items as a
+// transaction (writeItems). A non-nil error stops the import.
 func (r *run) write(ctx context.Context, t Target, u unit) error {
 	defer r.progress.add(u.bytes)
 	if u.raw != nil {
@@ -105,27 +104,47 @@ func (r *run) write(ctx context.Context, t Target, u unit) error {
 		}
 		return nil
 	}
-	res, err := t.Send(ctx, bundle("transaction", u.items))
+	return r.writeItems(ctx, t, u.items)
+}
+
+// writeItems sends items as one transaction. When the server refuses it,
+// each half is sent again on its own, down to single resources, whose
+// refusal is reported: one bad resource costs a few more transactions,
+// and the others are stored with a transaction's semantics (conditional
+// references resolved) and few commits.
+func (r *run) writeItems(ctx context.Context, t Target, items []*item) error {
+	res, err := t.Send(ctx, bundle("transaction", items))
 	var refused *Refused
-	if errors.As(err, &refused) && len(u.items) > 1 {
-		res, err = t.Send(ctx, bundle("batch", u.items))
-	}
 	switch {
-	case errors.As(err, &refused):
-		for _, it := range u.items {
-			r.failed(it.at, ref(it)+refused.Outcome)
+	case errors.As(err, &refused) && len(items) > 1:
+		h := len(items) / 2
+		if err := r.writeItems(ctx, t, items[:h]); err != nil {
+			return err
 		}
+		return r.writeItems(ctx, t, items[h:])
+	case errors.As(err, &refused):
+		r.failed(items[0].at, ref(items[0])+entryless(refused.Outcome, items[0].typ))
 		return nil
 	case err != nil:
 		return err
-	case len(res) != len(u.items):
-		return fmt.Errorf("the server answered %d entries for %d", len(res), len(u.items))
+	case len(res) != len(items):
+		return fmt.Errorf("the server answered %d entries for %d", len(res), len(items))
 	}
-	for i, it := range u.items {
+	for i, it := range items {
 		r.result(it, res[i])
 	}
 	return nil
 }
+
+// entryless removes from an outcome about the only entry of a transaction
+// what names that entry (Hale's "Bundle.entry[0]: ",
+// "Bundle.entry[0].resource.x"): the report names the file and line.
+func entryless(text, typ string) string {
+	text = entryPrefix.ReplaceAllString(text, "")
+	return strings.ReplaceAll(text, "Bundle.entry[0].resource", typ)
+}
+
+var entryPrefix = regexp.MustCompile(`Bundle\.entry\[0\]( \([A-Z]+ [^)]*\))?: `)
 
 func ref(it *item) string {
 	if it.typ == "" {
