@@ -25,6 +25,8 @@ type Config struct {
 	MaxBodyBytes      int64  `json:"max_body_bytes"`     // request body limit
 	SQLiteSynchronous string `json:"sqlite_synchronous"` // FULL (default) or NORMAL
 	LogLevel          string `json:"log_level"`          // debug, info, warn, error
+	SearchCount       int64  `json:"search_count"`       // default _count of searches and history
+	SearchMaxCount    int64  `json:"search_max_count"`   // largest _count honoured
 }
 
 // DefaultConfig is what `hale serve` runs with when nothing is set.
@@ -35,6 +37,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      16 << 20,
 		SQLiteSynchronous: "FULL",
 		LogLevel:          "info",
+		SearchCount:       50,
+		SearchMaxCount:    1000,
 	}
 }
 
@@ -54,6 +58,8 @@ func settings(c *Config) []setting {
 		{"max-body-bytes", "HALE_MAX_BODY_BYTES", "largest request body accepted, in bytes", &c.MaxBodyBytes},
 		{"sqlite-synchronous", "HALE_SQLITE_SYNCHRONOUS", "SQLite synchronous mode: FULL or NORMAL", &c.SQLiteSynchronous},
 		{"log-level", "HALE_LOG_LEVEL", "log level: debug, info, warn or error", &c.LogLevel},
+		{"search-count", "HALE_SEARCH_COUNT", "default page size of searches (_count)", &c.SearchCount},
+		{"search-max-count", "HALE_SEARCH_MAX_COUNT", "largest page size a search may ask for", &c.SearchMaxCount},
 	}
 }
 
@@ -183,6 +189,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log_level %q: expected debug, info, warn or error", c.LogLevel)
+	}
+	if c.SearchCount < 1 || c.SearchMaxCount < c.SearchCount {
+		return fmt.Errorf("search_count %d and search_max_count %d: need 1 <= search_count <= search_max_count", c.SearchCount, c.SearchMaxCount)
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return fmt.Errorf("base_url %q: expected an http:// or https:// URL", c.BaseURL)

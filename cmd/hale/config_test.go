@@ -70,6 +70,7 @@ func TestConfigErrors(t *testing.T) {
 		{nil, map[string]string{"HALE_NO_DEMO": "maybe"}, "HALE_NO_DEMO"},
 		{[]string{"--sqlite-synchronous", "OFF"}, nil, "FULL or NORMAL"},
 		{[]string{"--bogus"}, nil, "bogus"},
+		{[]string{"--search-count", "500", "--search-max-count", "100"}, nil, "search_max_count"},
 		{[]string{"extra"}, nil, "extra"},
 	} {
 		t.Chdir(dir)

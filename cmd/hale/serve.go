@@ -50,6 +50,7 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	svc.Log = log
 	svc.BaseURL = cfg.BaseURL
 	svc.MaxBodyBytes = cfg.MaxBodyBytes
+	svc.DefaultCount, svc.MaxCount = int(cfg.SearchCount), int(cfg.SearchMaxCount)
 	svc.Version = version
 
 	if err := svc.LoadSearchParameters(ctx); err != nil {
