@@ -28,6 +28,7 @@ func TestImportDirection(t *testing.T) {
 		"fhirpath":  {"", "fhir", "ucum"},
 		"demo":      {},
 		"ucum":      {},
+		"synth":     {"fhir"},
 
 		// The SQL compiler of Search, which both engines share.
 		"internal/sqlsearch": {""},

@@ -218,8 +218,9 @@ func (r *Registry) Extract(resourceType string, res map[string]any) *hale.Index 
 	return idx
 }
 
-// maxTextLen bounds the _text and _content rows of one resource.
-const maxTextLen = 8192
+// maxTextLen bounds the _text and _content rows of one resource: they
+// are stored in the string index, whose B-tree holds the whole value.
+const maxTextLen = 2048
 
 // textRows adds the rows _text (the narrative's words) and _content (every
 // string of the resource) search.
@@ -270,7 +271,8 @@ func addLong(idx *hale.Index, param, text string) {
 	if len(text) > maxTextLen {
 		text = text[:maxTextLen]
 	}
-	idx.Strings = append(idx.Strings, hale.StringValue{Param: param, Norm: Fold(text), Exact: text})
+	// Only the folded form: _text and _content have no :exact.
+	idx.Strings = append(idx.Strings, hale.StringValue{Param: param, Norm: Fold(text)})
 }
 
 // stripTags returns the text of an XHTML fragment.

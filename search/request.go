@@ -313,7 +313,7 @@ func parseClause(types []string, key, raw string, opt Options) (hale.Clause, boo
 		return simple(hale.TypeLastUpdated, "_lastUpdated", modifier, raw, opt)
 	case "_text", "_content":
 		// Words in the narrative (_text) or anywhere in the resource
-		// (_content), case- and accent-insensitive; see textRows.
+		// (_content, its first 2 KiB), case- and accent-insensitive; see textRows.
 		if modifier != "" || hasChain {
 			return hale.Clause{}, false, nil
 		}
