@@ -266,14 +266,18 @@ func (r *Runner) run(ctx context.Context, j *hale.Job) error {
 }
 
 // fileWriter collects the NDJSON lines of one file in chunks and writes
-// each full chunk to the store as it fills.
+// each full chunk to the store as it fills, in the background while the
+// next chunk is being read (one write at a time, so chunks are written in
+// order and at most two are in memory).
 type fileWriter struct {
 	r     *Runner
 	ctx   context.Context
 	j     *hale.Job
 	key   string // chunk key of the file being written; "" before its first line
-	buf   bytes.Buffer
-	n     int // chunks written
+	buf   *bytes.Buffer
+	spare *bytes.Buffer // the buffer of the write in flight
+	done  chan error    // the write in flight; nil when none
+	n     int           // chunks written or in flight
 	count int64
 	size  int64
 }
@@ -282,11 +286,15 @@ type fileWriter struct {
 // compact, but a line must not contain a newline, so anything else is
 // compacted first.
 func (w *fileWriter) add(data []byte) error {
+	if w.buf == nil {
+		w.buf, w.spare = new(bytes.Buffer), new(bytes.Buffer)
+		w.buf.Grow(w.r.ChunkSize + 64<<10)
+	}
 	if w.key == "" {
 		w.key = randomHex(8)
 	}
 	if bytes.IndexByte(data, '\n') >= 0 {
-		if err := json.Compact(&w.buf, data); err != nil {
+		if err := json.Compact(w.buf, data); err != nil {
 			return &hale.Error{Kind: hale.KindInternal, Op: "export.add", Err: err}
 		}
 	} else {
@@ -300,30 +308,49 @@ func (w *fileWriter) add(data []byte) error {
 	return nil
 }
 
-// flush writes the buffered chunk, renewing the lease when half of it
-// has passed.
+// flush waits for the write in flight, starts writing the buffered chunk,
+// and renews the lease when half of it has passed.
 func (w *fileWriter) flush() error {
-	if w.buf.Len() == 0 {
+	if w.buf == nil || w.buf.Len() == 0 {
 		return nil
 	}
-	js := w.r.jobs()
-	if err := js.WriteChunk(w.ctx, w.j, w.key, w.n, w.buf.Bytes()); err != nil {
+	if err := w.wait(); err != nil {
 		return err
 	}
-	w.size += int64(w.buf.Len())
-	w.n++
-	w.buf.Reset()
+	js := w.r.jobs()
 	if now := w.r.Now(); now.After(w.j.LeaseUntil.Add(-w.r.Lease / 2)) {
 		w.j.Updated, w.j.LeaseUntil = now, now.Add(w.r.Lease)
-		return js.UpdateJob(w.ctx, w.j)
+		if err := js.UpdateJob(w.ctx, w.j); err != nil {
+			return err
+		}
 	}
+	j, key, n, data := *w.j, w.key, w.n, w.buf.Bytes()
+	w.size += int64(len(data))
+	w.n++
+	w.buf, w.spare = w.spare, w.buf
+	w.buf.Reset()
+	w.done = make(chan error, 1)
+	go func() { w.done <- js.WriteChunk(w.ctx, &j, key, n, data) }()
 	return nil
+}
+
+// wait waits for the write in flight.
+func (w *fileWriter) wait() error {
+	if w.done == nil {
+		return nil
+	}
+	err := <-w.done
+	w.done = nil
+	return err
 }
 
 // finish writes the last chunk and returns the file, ready to be added,
 // and starts a new one.
 func (w *fileWriter) finish(typ, name string, seq int) (hale.JobFile, error) {
 	if err := w.flush(); err != nil {
+		return hale.JobFile{}, err
+	}
+	if err := w.wait(); err != nil {
 		return hale.JobFile{}, err
 	}
 	f := hale.JobFile{Name: name, Type: typ, Count: w.count, Size: w.size, Chunks: w.n, ChunkKey: w.key, Seq: seq}

@@ -9,7 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,12 @@ import (
 
 	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/export"
+	"github.com/hale-ehr/hale/postgres"
+	"github.com/hale-ehr/hale/postgres/pgtest"
+	"github.com/hale-ehr/hale/rest"
+	"github.com/hale-ehr/hale/sqlite"
+	"github.com/hale-ehr/hale/sqlite/sqlitetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // Bulk Data Access 2.0 $export (hl7.org/fhir/uv/bulkdata/export.html), on
@@ -594,5 +603,120 @@ func TestExportCapabilities(t *testing.T) {
 				t.Errorf("%v lists $export: %v", typ, has)
 			}
 		}
+	})
+}
+
+// TestExportRate measures the export rate on a large store: the Synthea
+// bundles of the shared corpus posted as transactions (through
+// rest.Service.Do) over and over until the store holds
+// $HALE_EXPORT_BENCH resources, then a system export (runner time, and
+// kick-off to last byte downloaded) and a Patient-level export, on both
+// engines. It runs only when HALE_EXPORT_BENCH is set:
+//
+//	HALE_EXPORT_BENCH=100000 go test -run TestExportRate -v -timeout 60m ./rest
+func TestExportRate(t *testing.T) {
+	target, _ := strconv.Atoi(os.Getenv("HALE_EXPORT_BENCH"))
+	if target <= 0 {
+		t.Skip("set HALE_EXPORT_BENCH to a number of resources to measure the export rate")
+	}
+	dir := sharedDir(t, "testdata/synthea")
+	var bundles [][]byte
+	for _, set := range []string{"set-a", "set-b"} {
+		files, _ := filepath.Glob(filepath.Join(dir, set, "*.json"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundles = append(bundles, data)
+		}
+	}
+	run := func(t *testing.T, store hale.Store, vacuum func()) {
+		c := newClient(t, store)
+		ctx := t.Context()
+		start := time.Now()
+		for stored := c.count(t, ""); stored < int64(target); {
+			var wg sync.WaitGroup
+			next := make(chan []byte)
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for b := range next {
+						if _, err := c.svc.Do(ctx, &rest.Request{Method: "POST", Body: b, Return: rest.ReturnMinimal}); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			for _, b := range bundles {
+				next <- b
+			}
+			close(next)
+			wg.Wait()
+			stored = c.count(t, "")
+			t.Logf("loaded %d resources (%.0f s)", stored, time.Since(start).Seconds())
+		}
+		if vacuum != nil {
+			vacuum()
+		}
+		for _, tc := range []struct{ name, path string }{
+			{"system", "/$export"},
+			{"system", "/$export"},
+			{"system", "/$export"},
+			{"patient", "/Patient/$export"},
+			{"patient", "/Patient/$export"},
+		} {
+			status := kickoff(t, c, "GET", tc.path, nil)
+			r := export.New(c.store, c.svc)
+			begin := time.Now()
+			if ran, err := r.RunOnce(ctx); !ran || err != nil {
+				t.Fatalf("RunOnce: %v %v", ran, err)
+			}
+			runTime := time.Since(begin)
+			m := poll(t, c, status)
+			var n, size int64
+			for _, o := range m["output"].([]any) {
+				f := fetch(t, c, str(get(o, "url"))).want(t, 200)
+				n += int64(bytes.Count(f.raw, []byte("\n")))
+				size += int64(len(f.raw))
+			}
+			total := time.Since(begin)
+			t.Logf("%s %s export: %d resources (%.0f MB) in %d files; runner %.2f s = %.0f resources/s; with download %.2f s = %.0f resources/s",
+				store.Engine(), tc.name, n, float64(size)/1e6, len(m["output"].([]any)), runTime.Seconds(), float64(n)/runTime.Seconds(),
+				total.Seconds(), float64(n)/total.Seconds())
+		}
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		// HALE_EXPORT_BENCH_DB keeps the loaded database in a file, to
+		// measure again without loading again.
+		if path := os.Getenv("HALE_EXPORT_BENCH_DB"); path != "" {
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			run(t, s, nil)
+			return
+		}
+		run(t, sqlitetest.Open(t), nil)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u := pgtest.Schema(t)
+		s, err := postgres.Open(t.Context(), u, postgres.Options{MaxConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		run(t, s, func() {
+			conn, err := pgx.Connect(t.Context(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(t.Context())
+			if _, err := conn.Exec(t.Context(), "VACUUM ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 }
