@@ -43,8 +43,10 @@ type Options struct {
 	Bundles [][]byte      // transaction bundles to ingest
 	Ingest  time.Duration // how long to ingest (at least one pass)
 	Phase   time.Duration // how long each read/search phase runs
-	Client  *http.Client
-	Log     io.Writer // progress lines; nil for none
+	// ExportTimeout bounds the $export phase (default 10 minutes).
+	ExportTimeout time.Duration
+	Client        *http.Client
+	Log           io.Writer // progress lines; nil for none
 }
 
 // Result is one measured line.
@@ -80,6 +82,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if opt.Phase == 0 {
 		opt.Phase = 5 * time.Second
+	}
+	if opt.ExportTimeout == 0 {
+		opt.ExportTimeout = 10 * time.Minute
 	}
 	r := &runner{opt: opt, rep: &Report{BaseURL: opt.BaseURL, Started: time.Now().UTC()}}
 	if err := r.ingest(ctx); err != nil {
@@ -329,8 +334,14 @@ func (r *runner) export(ctx context.Context) {
 			json.Unmarshal(data, &manifest)
 			break
 		}
-		if resp.StatusCode != 202 || time.Since(start) > 10*time.Minute {
+		if resp.StatusCode != 202 {
 			break
+		}
+		if time.Since(start) > r.opt.ExportTimeout {
+			r.rep.Results = append(r.rep.Results, Result{Name: "$export", Unit: "resources/s", Errors: 1,
+				Note: fmt.Sprintf("not complete after %s", r.opt.ExportTimeout)})
+			r.logf("$export: not complete after %s", r.opt.ExportTimeout)
+			return
 		}
 	}
 	var n int64

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hale-ehr/hale/demo"
+	"github.com/hale-ehr/hale/export"
 	"github.com/hale-ehr/hale/rest"
 	"github.com/hale-ehr/hale/sqlite/sqlitetest"
 )
@@ -16,14 +17,18 @@ import (
 // TestRun runs the whole workload briefly against an in-process Hale and
 // checks every phase measured something without errors.
 func TestRun(t *testing.T) {
-	svc := rest.NewService(sqlitetest.Open(t))
+	store := sqlitetest.Open(t)
+	svc := rest.NewService(store)
 	srv := httptest.NewServer(svc.Handler("/fhir"))
 	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go export.New(store, svc).Run(ctx) // so $export completes
 	demos, err := demo.Bundles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(context.Background(), Options{BaseURL: srv.URL + "/fhir", Bundles: [][]byte{demos[0].Data}, Ingest: 100 * time.Millisecond, Phase: 150 * time.Millisecond})
+	rep, err := Run(context.Background(), Options{BaseURL: srv.URL + "/fhir", Bundles: [][]byte{demos[0].Data}, Ingest: 100 * time.Millisecond, Phase: 150 * time.Millisecond, ExportTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

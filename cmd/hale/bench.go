@@ -15,6 +15,7 @@ import (
 
 	"github.com/hale-ehr/hale/bench"
 	"github.com/hale-ehr/hale/demo"
+	"github.com/hale-ehr/hale/export"
 	"github.com/hale-ehr/hale/rest"
 )
 
@@ -78,6 +79,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		exports := export.New(store, svc)
+		exports.Log = svc.Log
+		go exports.Run(ctx)
 		srv := &http.Server{Handler: routes(svc)}
 		go srv.Serve(ln)
 		defer srv.Close()
