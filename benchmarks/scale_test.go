@@ -24,7 +24,7 @@ import (
 // PostgreSQL schema). Bump it when what the FHIR core writes for the
 // same bundles changes (new index rows, a new migration's backfill that
 // is not enough), so that a run never measures a stale index.
-const dataVersion = 3
+const dataVersion = 4
 
 // synthea holds the patient bundles: 63 Synthea transaction bundles, each
 // one patient's whole record with urn:uuid references between entries.
