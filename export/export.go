@@ -390,9 +390,17 @@ type merge struct {
 }
 
 type stream struct {
-	q    hale.Query
-	buf  []hale.Version
-	done bool
+	q     hale.Query
+	buf   []hale.Version
+	done  bool
+	ahead chan page // the next page, being read while this one is written; nil when none
+}
+
+// page is the answer to one search of a stream.
+type page struct {
+	versions []hale.Version
+	next     *hale.Cursor
+	err      error
 }
 
 func newMerge(r *Runner, et rest.ExportType, after string) *merge {
@@ -433,23 +441,44 @@ func (m *merge) next(ctx context.Context) (*hale.Version, error) {
 	return v, nil
 }
 
-// fill reads the stream's next page in its own read transaction.
+// fill moves the stream to its next page, and starts reading the one
+// after it in the background: reading and writing overlap.
 func (m *merge) fill(ctx context.Context, st *stream) error {
-	return m.r.Store.View(ctx, func(rd hale.Reader) error {
+	var p page
+	if st.ahead != nil {
+		p, st.ahead = <-st.ahead, nil
+	} else {
+		p = m.read(ctx, st.q)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	st.buf = p.versions
+	if p.next == nil || len(p.versions) == 0 {
+		st.done = true
+		return nil
+	}
+	st.q.After = p.next
+	q := st.q
+	st.ahead = make(chan page, 1)
+	go func() { st.ahead <- m.read(ctx, q) }()
+	return nil
+}
+
+// read runs one search in its own read transaction.
+func (m *merge) read(ctx context.Context, q hale.Query) page {
+	var p page
+	p.err = m.r.Store.View(ctx, func(rd hale.Reader) error {
 		sr, ok := rd.(hale.Searcher)
 		if !ok {
 			return errors.New("export: the store cannot search")
 		}
-		res, err := sr.Search(ctx, &st.q)
+		res, err := sr.Search(ctx, &q)
 		if err != nil {
 			return err
 		}
-		st.buf = res.Versions
-		if res.Next == nil || len(res.Versions) == 0 {
-			st.done = true
-		} else {
-			st.q.After = res.Next
-		}
+		p.versions, p.next = res.Versions, res.Next
 		return nil
 	})
+	return p
 }
