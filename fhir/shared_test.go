@@ -1,8 +1,8 @@
 package fhir
 
 import (
+	"github.com/hale-ehr/hale/internal/sharedtest"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -12,18 +12,7 @@ import (
 // under CI=true, where they fail.
 func sharedDir(tb testing.TB, sub string) string {
 	tb.Helper()
-	root := os.Getenv("HALE_SHARED")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared")
-	}
-	dir := filepath.Join(root, sub)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared material %s is missing (CI=true): %v", dir, err)
-		}
-		tb.Skipf("shared material %s is missing", dir)
-	}
-	return dir
+	return sharedtest.Dir(tb, sub)
 }
 
 // defsDir returns the folder of the official R4 definition files:

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"github.com/hale-ehr/hale/internal/sharedtest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -425,18 +426,7 @@ func TestProgressLines(t *testing.T) {
 // need it skip when it is absent, except under CI=true.
 func sharedDir(tb testing.TB, sub string) string {
 	tb.Helper()
-	root := os.Getenv("HALE_SHARED")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared")
-	}
-	dir := filepath.Join(root, sub)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared material %s is missing (CI=true): %v", dir, err)
-		}
-		tb.Skipf("shared material %s is missing", dir)
-	}
-	return dir
+	return sharedtest.Dir(tb, sub)
 }
 
 // TestSynthea: ten Synthea transaction bundles of set-a and the Bulk

@@ -2,6 +2,7 @@ package invariant
 
 import (
 	"context"
+	"github.com/hale-ehr/hale/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,18 +14,7 @@ import (
 
 func sharedDir(tb testing.TB, sub string) string {
 	tb.Helper()
-	root := os.Getenv("HALE_SHARED")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared")
-	}
-	dir := filepath.Join(root, sub)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared material %s is missing (CI=true): %v", dir, err)
-		}
-		tb.Skipf("shared material %s is missing", dir)
-	}
-	return dir
+	return sharedtest.Dir(tb, sub)
 }
 
 func decode(t *testing.T, s string) map[string]any {

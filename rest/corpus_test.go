@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"encoding/json"
+	"github.com/hale-ehr/hale/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,18 +19,7 @@ import (
 // need it skip when it is absent, except under CI=true, where they fail.
 func sharedDir(tb testing.TB, sub string) string {
 	tb.Helper()
-	root := os.Getenv("HALE_SHARED")
-	if root == "" {
-		root = filepath.Join("..", "..", "shared")
-	}
-	dir := filepath.Join(root, sub)
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared material %s is missing (CI=true): %v", dir, err)
-		}
-		tb.Skipf("shared material %s is missing", dir)
-	}
-	return dir
+	return sharedtest.Dir(tb, sub)
 }
 
 // TestOfficialExamples: every R4 example the validator finds valid is
