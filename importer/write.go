@@ -14,6 +14,7 @@ import (
 type run struct {
 	opts     Options
 	start    time.Time
+	cutoff   time.Time // versions last modified before it predate the run
 	progress *progress
 
 	mu   sync.Mutex // guards sum and seen, and orders the lines on Log
@@ -23,6 +24,15 @@ type run struct {
 
 func newRun(opts Options, total int64) *run {
 	r := &run{opts: opts, start: opts.Now(), seen: map[string]string{}}
+	// Servers report lastModified to the millisecond. The run writes
+	// nothing until the next millisecond begins, so a version stamped
+	// before that millisecond was there before the run, and one stamped
+	// in or after it was not: a re-run started in the millisecond the
+	// previous one ended still tells the two apart.
+	r.cutoff = r.start.Truncate(time.Millisecond).Add(time.Millisecond)
+	if d := r.cutoff.Sub(r.opts.Now()); d > 0 {
+		time.Sleep(d)
+	}
 	r.progress = newProgress(r, total)
 	return r
 }
@@ -154,7 +164,7 @@ func ref(it *item) string {
 }
 
 // result counts one entry's answer. A 200 is an update unless the version
-// it answers with was written before this run started or was already
+// it answers with was written before this run's cutoff or was already
 // answered in this run: then the server found the content unchanged.
 func (r *run) result(it *item, x Result) {
 	switch {
@@ -166,7 +176,7 @@ func (r *run) result(it *item, x Result) {
 	case x.Status/100 == 2:
 		key := versionKey(x.Location)
 		r.mu.Lock()
-		if x.Location != "" && (r.seen[key] == x.Location || !x.LastModified.IsZero() && x.LastModified.Before(r.start.Truncate(time.Millisecond))) {
+		if x.Location != "" && (r.seen[key] == x.Location || !x.LastModified.IsZero() && x.LastModified.Before(r.cutoff)) {
 			r.sum.Unchanged++
 		} else {
 			r.sum.Updated++
