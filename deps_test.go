@@ -17,19 +17,33 @@ func TestImportDirection(t *testing.T) {
 	}
 	// allowed lists, per package, the module packages it may import.
 	allowed := map[string][]string{
-		"":                    {},
-		"fhir":                {""},
-		"search":              {"", "fhir", "fhirpath", "ucum"},
-		"sqlite":              {"", "internal/sqlsearch"},
-		"postgres":            {"", "internal/sqlsearch"},
-		"storetest":           {""},
-		"rest":                {"", "fhir", "fhirpath", "search", "invariant"},
+		"":          {},
+		"fhir":      {""},
+		"search":    {"", "fhir", "fhirpath", "ucum"},
+		"sqlite":    {"", "internal/sqlsearch"},
+		"postgres":  {"", "internal/sqlsearch"},
+		"storetest": {""},
+		"rest":      {"", "fhir", "fhirpath", "search", "invariant"},
+		// Access control knows the FHIR definitions and search, not the
+		// FHIR core that uses it nor any engine.
+		"access":              {"", "fhir", "search"},
 		"invariant":           {"", "fhir", "fhirpath"},
 		"fhirpath":            {"", "fhir", "ucum"},
 		"demo":                {},
 		"ucum":                {},
 		"synth":               {"fhir"},
 		"internal/sharedtest": {},
+		"auth":                {""},
+		// HTTP hardening (headers, CORS, CSRF, rate limits, TLS).
+		"internal/httpsec": {""},
+		// The client side of SMART Backend Services (hale token, import, bench).
+		"internal/clientauth": {},
+		// The audit trail builds AuditEvents (fhir) and indexes them (search).
+		"audit": {"", "fhir", "search"},
+		// The clinician app reaches the data only through the FHIR core
+		// (rest) with the user's Principal; auth signs users in; access
+		// only for the role table (what to hide), search only for ids.
+		"web": {"", "rest", "auth", "access", "search"},
 
 		// The SQL compiler of Search, which both engines share.
 		"internal/sqlsearch": {""},

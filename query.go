@@ -68,6 +68,11 @@ const (
 	TypeURI         ParamType = "uri"
 	TypeID          ParamType = "_id"          // resource.id
 	TypeLastUpdated ParamType = "_lastUpdated" // resource.last_updated
+	// TypeResourceType compares the resource type (Value.Code), as _id
+	// compares the id. No search parameter has it: package access uses
+	// it to give each type of a multi-type search its own restriction
+	// ("type is not T, or the restriction of T holds").
+	TypeResourceType ParamType = "_type"
 )
 
 // Query is a parsed search: resources of Types that satisfy every Clause.
@@ -79,6 +84,17 @@ type Query struct {
 	// Sort orders the results; the engine always adds type and id as
 	// final keys so the order is total and paging is stable.
 	Sort []SortKey
+	// WriteOrder, for a Query without Sort, lets the engine return the
+	// results in the order the resources were created (their first
+	// version's Seq) rather than by type and id, where that is its
+	// cheaper plan: a search of one type whose conditions cannot narrow
+	// the matches through an index (none, or only :missing, :not,
+	// :contains and the like), as a paged download is. The spec leaves
+	// the order of an unsorted search to the server (search.html#sort).
+	// A resource's place in this order never changes, so paging skips
+	// and repeats nothing while others write. Which order a page used is
+	// in its Cursor; the same Query always picks the same one.
+	WriteOrder bool
 	// Count is the page size; 0 returns no resources (a count-only search).
 	Count int
 	// After continues a previous page: only results after this position
@@ -120,6 +136,13 @@ type Clause struct {
 	// the other fields are then unused. Compartment searches use it
 	// (Patient/1/Observation: subject or performer refers to Patient/1).
 	Or []Clause
+	// Types, when set, limits the clause to resources of these types: it
+	// does not hold for others. A search over many types uses it for a
+	// parameter only some of them define (a Patient compartment over
+	// every type: "performer" is a compartment parameter of Observation
+	// and Procedure, not of the other 60 types), so the store probes its
+	// index for those types only.
+	Types []string
 }
 
 // Chain is the target side of a chained reference parameter.

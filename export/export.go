@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hale-ehr/hale"
@@ -72,10 +73,36 @@ type Runner struct {
 	MaxClaims int
 	Now       hale.Now
 	Log       *slog.Logger
+	// Access, when set, scopes the store the runner reads resources from
+	// to the principal that kicked the job off (rest.ExportPlan.Principal,
+	// recorded at kick-off), so an export holds what its owner may
+	// search and nothing more: access.Policy.Scope, wrapped by the server
+	// to also refuse a principal whose session was revoked since. A job
+	// without a principal then fails. Jobs and files are always kept in
+	// Store itself.
+	Access func(ctx context.Context, p *hale.Principal, store hale.Store) (hale.Store, error)
 	// OnPart, when set, is called after each file of a job is committed,
 	// with the job as it now stands. (Progress reporting; tests use it to
 	// stop a runner part-way through.)
 	OnPart func(j *hale.Job, f hale.JobFile)
+
+	wake     chan struct{} // Wake: a job was queued on this node
+	wakeOnce sync.Once
+}
+
+// Wake tells an idle runner that a job was just queued, so that it looks
+// now rather than at its next Poll (the kick-off on this node calls it;
+// other nodes find the job when they poll).
+func (r *Runner) Wake() {
+	select {
+	case r.wakeChan() <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+func (r *Runner) wakeChan() chan struct{} {
+	r.wakeOnce.Do(func() { r.wake = make(chan struct{}, 1) })
+	return r.wake
 }
 
 // New returns a Runner with the defaults.
@@ -122,6 +149,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-r.wakeChan():
 		case <-time.After(r.Poll):
 		}
 	}
@@ -192,6 +220,15 @@ func (r *Runner) run(ctx context.Context, j *hale.Job) error {
 	if err != nil {
 		return err
 	}
+	data := r.Store
+	if r.Access != nil {
+		if plan.Principal == nil {
+			return &hale.Error{Kind: hale.KindForbidden, Op: "export.run", Message: "the export has no owner to run it for"}
+		}
+		if data, err = r.Access(ctx, plan.Principal, r.Store); err != nil {
+			return err
+		}
+	}
 	var cp checkpoint
 	if len(j.Checkpoint) > 0 {
 		if err := json.Unmarshal(j.Checkpoint, &cp); err != nil {
@@ -205,7 +242,7 @@ func (r *Runner) run(ctx context.Context, j *hale.Job) error {
 			cp.After, cp.Part = "", 0
 		}
 		j.Progress = fmt.Sprintf("%d resources exported; now %s (type %d of %d)", cp.Count, et.Type, ti+1, len(plan.Types))
-		m := newMerge(r, et, cp.After)
+		m := newMerge(r, data, et, cp.After)
 		var last string
 		for {
 			v, err := m.next(ctx)
@@ -386,6 +423,7 @@ func (w *fileWriter) commit(typ, name string, next checkpoint) error {
 // without remembering what was written.
 type merge struct {
 	r       *Runner
+	store   hale.Store // the resources, as the job's owner may search them
 	streams []*stream
 }
 
@@ -403,8 +441,8 @@ type page struct {
 	err      error
 }
 
-func newMerge(r *Runner, et rest.ExportType, after string) *merge {
-	m := &merge{r: r}
+func newMerge(r *Runner, store hale.Store, et rest.ExportType, after string) *merge {
+	m := &merge{r: r, store: store}
 	page := max(r.PageSize/max(len(et.Queries), 1), 100)
 	for _, where := range et.Queries {
 		st := &stream{q: hale.Query{Types: []string{et.Type}, Where: where, Count: page}}
@@ -468,7 +506,7 @@ func (m *merge) fill(ctx context.Context, st *stream) error {
 // read runs one search in its own read transaction.
 func (m *merge) read(ctx context.Context, q hale.Query) page {
 	var p page
-	p.err = m.r.Store.View(ctx, func(rd hale.Reader) error {
+	p.err = m.store.View(ctx, func(rd hale.Reader) error {
 		sr, ok := rd.(hale.Searcher)
 		if !ok {
 			return errors.New("export: the store cannot search")

@@ -606,3 +606,8 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendString appends s to b as a JSON string, escaped exactly as
+// Marshal escapes strings (no HTML escaping; invalid UTF-8 becomes
+// U+FFFD), for code that writes FHIR JSON of a fixed shape itself.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }

@@ -29,7 +29,7 @@ import (
 //
 // A batch runs each entry on its own; an entry's failure is reported in its
 // response entry and does not affect the others.
-func (s *Service) bundle(ctx context.Context, req *Request) (*Response, error) {
+func (s *Service) bundle(ctx context.Context, store hale.Store, req *Request) (*Response, error) {
 	if len(req.Body) == 0 && req.Resource == nil {
 		return nil, hale.Errorf(hale.KindInvalid, "POST [base] takes a batch or transaction Bundle")
 	}
@@ -51,9 +51,10 @@ func (s *Service) bundle(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	prevalidateAll(entries)
 	var out []any
 	if typ == "transaction" {
-		err = s.Store.Update(ctx, func(tx hale.Tx) error {
+		err = store.Update(ctx, func(tx hale.Tx) error {
 			var err error
 			out, err = s.transaction(ctx, tx, entries)
 			return err
@@ -191,6 +192,9 @@ func (s *Service) transaction(ctx context.Context, tx hale.Tx, entries []*entry)
 		if e.err != nil {
 			return nil, e.err
 		}
+		if err := refuseAuditWrite(e.req); err != nil {
+			return nil, entryErr(e, err)
+		}
 	}
 	ids := map[string]string{} // fullUrl → Type/id
 	owner := map[string]int{}  // Type/id → entry index, to refuse two writes of one resource
@@ -257,8 +261,16 @@ func (s *Service) transaction(ctx context.Context, tx hale.Tx, entries []*entry)
 	}
 	for _, e := range entries {
 		if e.resource != nil && e.req.Method != "PATCH" {
-			if err := s.rewriteReferences(ctx, tx, e.resource, ids); err != nil {
+			changed, err := s.rewriteReferences(ctx, tx, e.resource, ids)
+			if err != nil {
 				return nil, entryErr(e, err)
+			}
+			if changed && e.req.validated {
+				// Validated before the rewrite: check again what a
+				// rewrite can change, the type each reference names.
+				if issues := fhir.Validate(e.resource); len(issues) > 0 {
+					return nil, entryErr(e, &hale.Error{Kind: hale.KindInvalid, Op: "validate", Message: issues[0].Diagnostics, Issues: issues})
+				}
 			}
 		}
 	}
@@ -398,7 +410,7 @@ func errorEntry(err error) obj {
 // rewriteReferences replaces, everywhere in res, references to another
 // entry's fullUrl by that entry's Type/id, and resolves conditional
 // references. It also rewrites the fullUrls inside narrative links.
-func (s *Service) rewriteReferences(ctx context.Context, tx hale.Tx, res map[string]any, ids map[string]string) error {
+func (s *Service) rewriteReferences(ctx context.Context, tx hale.Tx, res map[string]any, ids map[string]string) (changed bool, err error) {
 	var walk func(v any) error
 	walk = func(v any) error {
 		switch x := v.(type) {
@@ -411,6 +423,7 @@ func (s *Service) rewriteReferences(ctx context.Context, tx hale.Tx, res map[str
 						if err != nil {
 							return err
 						}
+						changed = changed || n != ref
 						x[k] = n
 					case k == "div" && len(ids) > 0 && strings.Contains(ref, "urn:"):
 						x[k] = rewriteNarrative(ref, ids)
@@ -430,7 +443,8 @@ func (s *Service) rewriteReferences(ctx context.Context, tx hale.Tx, res map[str
 		}
 		return nil
 	}
-	return walk(res)
+	err = walk(res)
+	return changed, err
 }
 
 func (s *Service) rewriteOne(ctx context.Context, tx hale.Tx, ref string, ids map[string]string) (string, error) {

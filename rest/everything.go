@@ -61,7 +61,10 @@ func (s *Service) everything(ctx context.Context, r hale.Reader, req *Request) (
 	if err != nil {
 		return nil, err
 	}
-	q := hale.Query{Types: types, Where: []hale.Clause{c}, Total: true}
+	// Bundle.total costs a second query as large as the page's; it is
+	// computed when asked for (_total=accurate) and otherwise given only
+	// when the first page holds everything (then it is known for free).
+	q := hale.Query{Types: types, Where: []hale.Clause{c}, Total: req.Query.Get("_total") == "accurate"}
 	var since time.Time
 	if v := req.Query.Get("_since"); v != "" {
 		lo, _, ok := search.DateRange(v)
@@ -100,11 +103,17 @@ func (s *Service) everything(ctx context.Context, r hale.Reader, req *Request) (
 	}
 	first := q.After == nil
 	total := res.Total
+	if !q.Total {
+		total = -1
+		if first && res.Next == nil {
+			total = int64(len(res.Versions))
+		}
+	}
 	patientIn := first && (since.IsZero() || !patient.LastUpdated.Before(since)) && req.Query.Get("_type") == ""
 	if patientIn {
 		add(patient, "match")
 	}
-	if since.IsZero() && req.Query.Get("_type") == "" {
+	if since.IsZero() && req.Query.Get("_type") == "" && total >= 0 {
 		total++ // the patient
 	}
 	for i := range res.Versions {
@@ -152,7 +161,11 @@ func (s *Service) everything(ctx context.Context, r hale.Reader, req *Request) (
 		links = append(links, obj{{"relation", "next"}, {"url", self + queryString(req, encodeCursor(res.Next))}})
 	}
 	b := obj{{"resourceType", "Bundle"}, {"id", newID()}, {"meta", obj{{"lastUpdated", instant(s.now())}}},
-		{"type", "searchset"}, {"total", total}, {"link", links}}
+		{"type", "searchset"}}
+	if total >= 0 {
+		b = append(b, kv{"total", total})
+	}
+	b = append(b, kv{"link", links})
 	if len(entries) > 0 {
 		b = append(b, kv{"entry", entries})
 	}

@@ -19,6 +19,14 @@ func TestEverything(t *testing.T) {
 		if r.body["total"] != float64(4) {
 			t.Errorf("total %v", r.body["total"])
 		}
+		// Paged, the total is given when asked for, not otherwise (it
+		// costs a second query).
+		if r := c.do("GET", "/Patient/p1/$everything?_count=2", nil).want(t, 200); r.body["total"] != nil {
+			t.Errorf("paged without _total: total %v", r.body["total"])
+		}
+		if r := c.do("GET", "/Patient/p1/$everything?_count=2&_total=accurate", nil).want(t, 200); r.body["total"] != float64(4) {
+			t.Errorf("paged with _total=accurate: total %v, want 4", r.body["total"])
+		}
 		r = c.do("GET", "/Patient/p1/$everything?_type=Observation", nil).want(t, 200)
 		if got := ids(r, "match"); len(got) != 3 || got[0][:12] != "Observation/" {
 			t.Errorf("_type: %v", got)

@@ -49,18 +49,19 @@ const exportBatch = 100
 // exportRequester returns the id of the principal making a Bulk Data
 // request, which the kick-off stores in hale.Job.Owner.
 //
-// SECURITY HOOK: Hale has no authentication yet, so every caller is ""
-// and anyone who knows a job's URL (128 random bits) may poll, cancel and
-// download it. The SMART backend-services issue replaces this with the
-// authenticated client's id (and checks at kick-off that the client's
-// scopes cover the exported types, export.html "Privacy and Security
-// Considerations": "the FHIR server SHALL limit the data returned to only
-// those FHIR resources for which the client is authorized"); exportAllowed
-// then limits status, cancel and file requests to the client that kicked
+// It is the Subject of the Principal in the request's context ("" without
+// one: a server without access control, where anyone who knows a job's
+// URL, 128 random bits, may poll, cancel and download it). exportAllowed
+// limits status, cancel and file requests to the principal that kicked
 // the export off, which the IG allows ("A server MAY additionally restrict
 // Bulk Data Status Request and Bulk Data Output File Requests by limiting
 // them to the client that originated the export").
-func exportRequester(r *http.Request) string { return "" }
+func exportRequester(r *http.Request) string {
+	if p := hale.PrincipalFrom(r.Context()); p != nil {
+		return p.Subject
+	}
+	return ""
+}
 
 // exportAllowed reports whether who may see job j. A job of someone else
 // is answered as not found, so its existence does not leak.
@@ -82,6 +83,14 @@ type exportParams struct {
 	// Warnings are the parameters ignored under Prefer: handling=lenient;
 	// each becomes an OperationOutcome in the manifest's error file.
 	Warnings []string `json:"warnings,omitempty"`
+	// Principal is the caller who kicked the export off, when the
+	// Service has access control: the runner reads the data through a
+	// store scoped to it (export.Runner.Access), so an export holds
+	// exactly what its owner may search ("the FHIR server SHALL limit
+	// the data returned to only those FHIR resources for which the
+	// client is authorized", export.html "Privacy and Security
+	// Considerations").
+	Principal *hale.Principal `json:"principal,omitempty"`
 }
 
 // serveExport answers the Bulk Data endpoints and reports whether path
@@ -90,15 +99,33 @@ func (s *Service) serveExport(w http.ResponseWriter, r *http.Request, prefix str
 	path := strings.Trim(strings.TrimPrefix(r.URL.Path, prefix), "/")
 	seg := strings.Split(path, "/")
 	var err error
+	interaction, typ := "", ""
 	switch {
 	case seg[len(seg)-1] == "$export":
 		err = s.exportKickoff(w, r, prefix, seg[:len(seg)-1])
+		interaction = "export"
+		if len(seg) > 1 {
+			typ = seg[0]
+		}
 	case seg[0] == "$export-status" && len(seg) == 2:
 		err = s.exportStatus(w, r, prefix, seg[1])
 	case seg[0] == "$export-file" && len(seg) == 3:
 		err = s.exportFile(w, r, seg[1], seg[2])
+		interaction = "export-file"
 	default:
 		return false
+	}
+	// A kick-off and a file download are disclosures of patient data:
+	// audited like every access (a status poll discloses nothing).
+	if interaction != "" && s.Audit != nil && hale.PrincipalFrom(r.Context()) != nil {
+		a := &hale.Access{Interaction: interaction, Type: typ, Query: r.URL.RawQuery, Err: err}
+		if interaction == "export-file" {
+			a.ID = seg[1] + "/" + seg[2]
+		}
+		if aerr := s.Audit.Audit(r.Context(), a); aerr != nil {
+			// The answer (a file) may be on its way already.
+			s.Log.Error("audit: recording an export access", "err", aerr)
+		}
 	}
 	if err != nil {
 		s.writeError(w, r, err, format{})
@@ -119,7 +146,14 @@ func (s *Service) jobStore() (hale.JobStore, error) {
 // resolves a Group's members, stores a queued job and answers 202 with
 // the status URL in Content-Location.
 func (s *Service) exportKickoff(w http.ResponseWriter, r *http.Request, prefix string, at []string) error {
+	ctx, store, err := s.scoped(r.Context())
+	if err != nil {
+		return err
+	}
 	p := exportParams{}
+	if s.Access != nil {
+		p.Principal = hale.PrincipalFrom(ctx)
+	}
 	switch {
 	case len(at) == 0 || len(at) == 1 && at[0] == "":
 		p.Level = "system"
@@ -166,7 +200,7 @@ func (s *Service) exportKickoff(w http.ResponseWriter, r *http.Request, prefix s
 	if err != nil {
 		return err
 	}
-	if err := s.checkExport(r.Context(), &p, q, patientRefs, lenient); err != nil {
+	if err := s.checkExport(ctx, store, &p, q, patientRefs, lenient); err != nil {
 		return err
 	}
 	params, err := json.Marshal(&p)
@@ -186,6 +220,9 @@ func (s *Service) exportKickoff(w http.ResponseWriter, r *http.Request, prefix s
 		Created: created, Expires: created.Add(exportUnclaimedTTL), Progress: "queued"}
 	if err := js.CreateJob(r.Context(), j); err != nil {
 		return err
+	}
+	if s.ExportQueued != nil {
+		s.ExportQueued()
 	}
 	w.Header().Set("Content-Location", base+"/$export-status/"+j.ID)
 	body, _ := marshal(info("export queued; poll the Content-Location for its status"))
@@ -250,7 +287,7 @@ func (s *Service) exportParameters(w http.ResponseWriter, r *http.Request, q url
 // Parameters") into p. A parameter Hale does not support is an error,
 // or, with Prefer: handling=lenient, ignored and reported in the
 // manifest's error file, as the IG says for each of them.
-func (s *Service) checkExport(ctx context.Context, p *exportParams, q url.Values, patientRefs []string, lenient bool) error {
+func (s *Service) checkExport(ctx context.Context, store hale.Store, p *exportParams, q url.Values, patientRefs []string, lenient bool) error {
 	unsupported := func(format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		if lenient {
@@ -359,7 +396,7 @@ func (s *Service) checkExport(ctx context.Context, p *exportParams, q url.Values
 		}
 		return nil
 	}
-	return s.Store.View(ctx, func(r hale.Reader) error { return p.resolvePatients(ctx, r, patientRefs) })
+	return store.View(ctx, func(r hale.Reader) error { return p.resolvePatients(ctx, r, patientRefs) })
 }
 
 // resolvePatients sets p.Patients: the Group's members (Patient entities of
@@ -496,6 +533,10 @@ type ExportPlan struct {
 	// Outcomes are OperationOutcome resources (JSON) for the manifest's
 	// error file: the parameters ignored under handling=lenient.
 	Outcomes [][]byte
+	// Principal is who kicked the export off, when the Service has
+	// access control (nil otherwise): the runner must read through a
+	// store scoped to it.
+	Principal *hale.Principal
 }
 
 // ExportType is one resource type of an export.
@@ -517,7 +558,7 @@ func (s *Service) ExportPlan(j *hale.Job) (*ExportPlan, error) {
 	if err := json.Unmarshal(j.Params, &p); err != nil {
 		return nil, &hale.Error{Kind: hale.KindInvalid, Op: "rest.ExportPlan", Message: "malformed export parameters", Err: err}
 	}
-	plan := &ExportPlan{TransactionTime: j.Created}
+	plan := &ExportPlan{TransactionTime: j.Created, Principal: p.Principal}
 	var since []hale.Clause
 	if p.Since != 0 {
 		since = []hale.Clause{{Param: "_lastUpdated", Type: hale.TypeLastUpdated, Values: []hale.Value{{Prefix: "ge", Lo: p.Since, Hi: p.Since + 1}}}}
@@ -627,6 +668,9 @@ func patientsClause(typ string, ids []string) (hale.Clause, error) {
 // (export.html#bulk-data-status-request) and, for DELETE, the Bulk Data
 // Delete Request (export.html#bulk-data-delete-request).
 func (s *Service) exportStatus(w http.ResponseWriter, r *http.Request, prefix, id string) error {
+	if _, _, err := s.scoped(r.Context()); err != nil {
+		return err // with access control, only an authenticated caller may ask
+	}
 	js, err := s.jobStore()
 	if err != nil {
 		return err
@@ -714,6 +758,9 @@ func (s *Service) exportStatus(w http.ResponseWriter, r *http.Request, prefix, i
 // (export.html#bulk-data-output-file-request): the file's NDJSON, read from
 // the database chunk by chunk, from whichever node wrote it.
 func (s *Service) exportFile(w http.ResponseWriter, r *http.Request, id, name string) error {
+	if _, _, err := s.scoped(r.Context()); err != nil {
+		return err
+	}
 	if r.Method != "GET" && r.Method != "HEAD" {
 		return hale.Errorf(hale.KindMethodNotAllowed, "an export file takes GET")
 	}

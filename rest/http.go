@@ -407,3 +407,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// HTTPStatus is the HTTP status Hale answers err with (its hale.Kind),
+// for handlers beside the FHIR core that answer with an OperationOutcome.
+func HTTPStatus(err error) int { return statusOf(hale.ErrorKind(err)) }

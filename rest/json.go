@@ -3,6 +3,8 @@ package rest
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
+	"unicode/utf8"
 )
 
 // obj is a JSON object that keeps its keys in the order they were added,
@@ -17,51 +19,112 @@ type kv struct {
 	v any
 }
 
+// MarshalJSON writes o as compact JSON without HTML escaping (see
+// appendJSON).
 func (o obj) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	first := true
-	for _, e := range o {
-		if e.v == nil {
-			continue
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		k, _ := json.Marshal(e.k)
-		b.Write(k)
-		b.WriteByte(':')
-		if err := encode(&b, e.v); err != nil {
-			return nil, err
-		}
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return appendJSON(nil, o)
 }
 
-// encode writes v without escaping <, > and & (narrative is XHTML).
-func encode(b *bytes.Buffer, v any) error {
-	if raw, ok := v.(json.RawMessage); ok {
-		b.Write(raw)
-		return nil
+// appendJSON appends v as compact JSON without escaping <, > and &
+// (narrative is XHTML). Objects, lists, strings, numbers and booleans are
+// written here directly; a json.RawMessage (a stored resource, which the
+// core wrote as compact JSON with fhir.Marshal) is copied as is. Anything
+// else goes through encoding/json.
+//
+// Writing the common shapes here matters for searchsets: through
+// encoding/json, the bytes an obj's MarshalJSON returns are validated
+// and compacted again at every level of nesting, so each resource of a
+// bundle of a thousand was scanned two or three times more.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	var err error
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case json.RawMessage:
+		if len(x) == 0 {
+			return append(b, "null"...), nil
+		}
+		return append(b, x...), nil
+	case obj:
+		b = append(b, '{')
+		first := true
+		for _, e := range x {
+			if e.v == nil {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendString(b, e.k)
+			b = append(b, ':')
+			if b, err = appendJSON(b, e.v); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, '}'), nil
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case []obj:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	case string:
+		return appendString(b, x), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
 	}
-	enc := json.NewEncoder(b)
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return err
+		return nil, err
 	}
-	b.Truncate(b.Len() - 1) // Encode adds a newline
-	return nil
+	out := buf.Bytes()
+	return out[:len(out)-1], nil // Encode adds a newline
+}
+
+// appendString appends s as a JSON string. Printable ASCII without '"'
+// or '\' is copied; any other string is written by encoding/json, so the
+// escapes (control characters, U+2028, invalid UTF-8) are exactly its own.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			enc.Encode(s) // a string always encodes
+			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // marshal encodes v as compact JSON without HTML escaping.
 func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := encode(&b, v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return appendJSON(nil, v)
 }
 
 // cloneWithout returns a copy of q without the key name.

@@ -10,6 +10,7 @@ package rest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hale-ehr/hale"
@@ -43,6 +45,41 @@ type Service struct {
 	// Params are the search parameters: the built-in ones and those the
 	// store's SearchParameter resources define.
 	Params *search.Registry
+	// Audit, when set, records every access (audit.go): writes in their
+	// transaction, the rest after they were answered.
+	Audit hale.AuditSink
+
+	// Access, when set, derives the store a request may use from the
+	// caller its context carries (hale.PrincipalFrom), and a context for
+	// the rest of the request: access.Policy.Access, which answers
+	// KindUnauthorized for a context without a Principal and scopes the
+	// store to what the Principal may see and do. Every interaction
+	// but metadata goes through it. When nil, requests use Store as is
+	// (tests, the importer, a server without access control).
+	Access func(ctx context.Context, store hale.Store) (context.Context, hale.Store, error)
+
+	// OAuth, when set, names the authorization server's endpoints: the
+	// CapabilityStatement then declares SMART on FHIR security.
+	OAuth *OAuthURIs
+
+	// ExportQueued, when set, is called after an export kick-off queued
+	// its job: the server wakes this node's export runner with it, so a
+	// job starts at once instead of at the runner's next poll.
+	ExportQueued func()
+}
+
+// OAuthURIs are the endpoints of the authorization server that protects
+// the API (SMART App Launch "oauth-uris").
+type OAuthURIs struct {
+	Authorize, Token, Revoke, Introspect string
+}
+
+// scoped returns the store the request in ctx may use, and its context.
+func (s *Service) scoped(ctx context.Context) (context.Context, hale.Store, error) {
+	if s.Access == nil {
+		return ctx, s.Store, nil
+	}
+	return s.Access(ctx, s.Store)
 }
 
 // NewService returns a Service with the defaults filled in.
@@ -82,6 +119,10 @@ type Request struct {
 	Body     []byte         // request body (JSON, or a JSON Patch document)
 	Resource map[string]any // the decoded body, when the caller decoded it
 	Patch    bool           // Body is application/json-patch+json
+	// validated: Resource passed validateResource before the write
+	// transaction began (prevalidate), so decodeResource need not check
+	// it again while holding the write lock.
+	validated bool
 
 	IfMatch, IfNoneMatch, IfNoneExist string
 	IfModifiedSince                   time.Time
@@ -111,6 +152,8 @@ type Response struct {
 
 	// Outcome is shown for Prefer: return=OperationOutcome.
 	Outcome string
+
+	touched []hale.Version // the resources a search returned, for the audit
 }
 
 func (r *Response) content() any {
@@ -121,6 +164,15 @@ func (r *Response) content() any {
 		return r.Object
 	}
 	return nil
+}
+
+// JSON is the body the HTTP adapter sends for r in FHIR JSON (without
+// _pretty): Body as is, or Object encoded; nil when r has neither.
+func (r *Response) JSON() ([]byte, error) {
+	if c := r.content(); c != nil {
+		return marshal(c)
+	}
+	return nil, nil
 }
 
 // outcomeMessage is the text of the OperationOutcome that answers a
@@ -137,23 +189,41 @@ func (r *Response) outcomeMessage() string {
 }
 
 // Do answers one request: writes in one write transaction, reads in one
-// read transaction.
+// read transaction. With Audit set, every request is recorded.
 func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
+	store := s.Store
+	if req.Op != "metadata" {
+		// Who is asking comes first: an anonymous request learns nothing,
+		// not even whether its type or id is well formed.
+		var err error
+		if ctx, store, err = s.scoped(ctx); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := s.do(ctx, store, req)
+	if err = s.auditAnswer(ctx, req, resp, err); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// do answers req with store, the store scoped to the caller.
+func (s *Service) do(ctx context.Context, store hale.Store, req *Request) (*Response, error) {
 	if err := s.checkTarget(req); err != nil {
 		return nil, err
 	}
-	if req.Type == "" && req.Op == "" && req.Method == "POST" {
-		return s.bundle(ctx, req)
-	}
 	if req.Op == "metadata" {
 		return s.capabilities(req)
+	}
+	if req.Type == "" && req.Op == "" && req.Method == "POST" {
+		return s.bundle(ctx, store, req)
 	}
 	if req.Op == "$validate" {
 		return s.validate(req)
 	}
 	if req.Op == "$everything" {
 		var resp *Response
-		err := s.Store.View(ctx, func(r hale.Reader) error {
+		err := store.View(ctx, func(r hale.Reader) error {
 			var err error
 			resp, err = s.everything(ctx, r, req)
 			return err
@@ -161,8 +231,9 @@ func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
 		return resp, err
 	}
 	if isWrite(req) {
+		prevalidate(req)
 		var resp *Response
-		err := s.Store.Update(ctx, func(tx hale.Tx) error {
+		err := store.Update(ctx, func(tx hale.Tx) error {
 			var err error
 			resp, err = s.write(ctx, tx, req)
 			return err
@@ -173,7 +244,7 @@ func (s *Service) Do(ctx context.Context, req *Request) (*Response, error) {
 		return resp, err
 	}
 	var resp *Response
-	err := s.Store.View(ctx, func(r hale.Reader) error {
+	err := store.View(ctx, func(r hale.Reader) error {
 		var err error
 		resp, err = s.read(ctx, r, req)
 		return err
@@ -210,6 +281,9 @@ func (s *Service) checkTarget(req *Request) error {
 // write routes a write interaction inside a write transaction. Bundle
 // entries of a transaction come here too, all with the same tx.
 func (s *Service) write(ctx context.Context, tx hale.Tx, req *Request) (*Response, error) {
+	if err := refuseAuditWrite(req); err != nil {
+		return nil, err
+	}
 	switch {
 	case req.Method == "POST" && req.Type != "" && req.ID == "" && req.Op == "":
 		return s.create(ctx, tx, req)
@@ -225,6 +299,9 @@ func (s *Service) write(ctx context.Context, tx hale.Tx, req *Request) (*Respons
 
 // read routes a read interaction inside a read (or write) transaction.
 func (s *Service) read(ctx context.Context, r hale.Reader, req *Request) (*Response, error) {
+	if req.Type == "AuditEvent" {
+		return s.auditEvent(ctx, r, req) // from the audit trail (auditevent.go)
+	}
 	get := req.Method == "GET" || req.Method == "HEAD"
 	switch {
 	case get && req.Op == "_history" && req.VersionID != "":
@@ -254,10 +331,39 @@ func notAllowed(req *Request) error {
 // (a valid FHIR id, unguessable, no coordination between nodes).
 func newID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if _, err := rand.Read(b[8:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
+	binary.BigEndian.PutUint64(b[:8], idClock.next(time.Now()))
 	return hex.EncodeToString(b[:])
+}
+
+// idClock makes server-assigned ids increase in the order they are
+// made (within one process): 48 bits of Unix milliseconds and a 16-bit
+// counter, then 64 random bits, in the spirit of UUIDv7 (RFC 9562 §5.7).
+// Ids that follow write order keep each store's (type, id) keys
+// append-mostly: a bundle's rows land on a few B-tree pages instead of
+// one random page per index per resource, which is most of the cost of
+// a large write (fewer pages to write at commit), and reading in id
+// order reads the data in the order it was written. 64 random bits keep
+// ids unguessable; the creation time they reveal is in meta.lastUpdated
+// anyway.
+var idClock clock48
+
+type clock48 struct {
+	mu   sync.Mutex
+	last uint64 // ms<<16 | counter of the last id
+}
+
+func (c *clock48) next(now time.Time) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := uint64(now.UnixMilli()) << 16
+	if v <= c.last {
+		v = c.last + 1 // same millisecond (or the clock stepped back)
+	}
+	c.last = v
+	return v
 }
 
 // etag is the weak ETag of a version (http.html#versioning).

@@ -55,14 +55,26 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 			}
 		}
 	}
+	counted := int64(-1) // Bundle.total as the first page counted it
 	if v := req.Query.Get("_cursor"); v != "" {
-		cur, err := decodeCursor(v)
+		cur, total, err := decodePageCursor(v)
 		if err != nil {
 			return nil, err
 		}
-		parsed.Query.After = cur
+		parsed.Query.After, counted = cur, total
 	}
 	q := parsed.Query
+	if q.Total && counted >= 0 {
+		// A later page repeats the first page's total instead of counting
+		// every match again: for a paged download of a whole type the
+		// count cost more than the page. The total is of the matches when
+		// the search began, as the pages are (search.html#total).
+		q.Total = false
+	}
+	// Without _sort the order is the server's (search.html#sort): a paged
+	// download of a whole type then reads in write order, where the
+	// store can (hale.Query.WriteOrder).
+	q.WriteOrder = len(q.Sort) == 0
 	if parsed.Offset > 0 && q.After == nil {
 		q.Count += parsed.Offset
 	}
@@ -70,16 +82,22 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 	if err != nil {
 		return nil, err
 	}
+	if parsed.Query.Total && counted >= 0 {
+		res.Total = counted
+	}
 	page := res.Versions
 	if parsed.Offset > 0 && q.After == nil {
 		page = page[min(parsed.Offset, len(page)):]
 	}
 
 	entries := make([]any, 0, len(page))
+	includes := len(parsed.Includes) > 0 || len(parsed.RevIncludes) > 0
 	seen := map[string]bool{}
 	for i := range page {
 		v := &page[i]
-		seen[v.Type+"/"+v.ID] = true
+		if includes {
+			seen[v.Type+"/"+v.ID] = true
+		}
 		e, err := s.entry(req, v, "match", parsed)
 		if err != nil {
 			return nil, err
@@ -111,7 +129,7 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 	self.Query = parsed.Applied
 	links := []any{obj{{"relation", "self"}, {"url", searchURL(&self, "")}}}
 	if res.Next != nil && q.Count > 0 {
-		links = append(links, obj{{"relation", "next"}, {"url", searchURL(&self, encodeCursor(res.Next))}})
+		links = append(links, obj{{"relation", "next"}, {"url", searchURL(&self, encodePageCursor(res.Next, res.Total))}})
 	}
 	b := obj{{"resourceType", "Bundle"}, {"id", newID()}, {"meta", obj{{"lastUpdated", instant(s.now())}}}, {"type", "searchset"}}
 	if res.Total >= 0 {
@@ -121,7 +139,7 @@ func (s *Service) searchset(ctx context.Context, r hale.Reader, sr hale.Searcher
 	if len(entries) > 0 {
 		b = append(b, kv{"entry", entries})
 	}
-	return &Response{Status: http.StatusOK, Object: b}, nil
+	return &Response{Status: http.StatusOK, Object: b, touched: append(page, included...)}, nil
 }
 
 func (s *Service) entry(req *Request, v *hale.Version, mode string, parsed *search.Request) (obj, error) {
@@ -263,14 +281,14 @@ func (s *Service) includes(ctx context.Context, r hale.Reader, sr hale.Searcher,
 // parameters of every type in the compartment.
 func compartmentClause(c *Compartment, typ string) (hale.Clause, error) {
 	var params []string
+	typesOf := map[string][]string{} // param → the types whose compartment parameter it is
 	if typ == "" {
-		set := map[string]bool{}
 		for _, t := range compartmentTypes(c.Type) {
 			for _, p := range fhir.CompartmentParams(c.Type, t) {
-				if !set[p] {
-					set[p] = true
+				if typesOf[p] == nil {
 					params = append(params, p)
 				}
+				typesOf[p] = append(typesOf[p], t)
 			}
 		}
 	} else {
@@ -284,7 +302,11 @@ func compartmentClause(c *Compartment, typ string) (hale.Clause, error) {
 		if p == "{def}" {
 			continue
 		}
-		or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: []hale.Value{{TargetType: c.Type, TargetID: c.ID}}})
+		// Over every type ($everything, Patient/1/*) each parameter
+		// counts for the types whose compartment it defines, and the
+		// store probes its index for those only.
+		or = append(or, hale.Clause{Param: p, Type: hale.TypeReference, Values: []hale.Value{{TargetType: c.Type, TargetID: c.ID}},
+			Types: typesOf[p]})
 	}
 	if typ == c.Type { // the owner is in its own compartment
 		or = append(or, hale.Clause{Param: "_id", Type: hale.TypeID, Values: []hale.Value{{Code: c.ID}}})
@@ -313,6 +335,42 @@ func searchURL(req *Request, cursor string) string {
 		u += "?" + q.Encode()
 	}
 	return u
+}
+
+// pageCursor is the _cursor of a searchset's next link: the store's
+// position and, when the first page counted the matches, that count
+// (Total is absent otherwise, and in cursors issued before it existed).
+type pageCursor struct {
+	hale.Cursor
+	Total *int64 `json:",omitempty"`
+}
+
+// encodePageCursor is encodeCursor with the total (none when negative).
+func encodePageCursor(c *hale.Cursor, total int64) string {
+	pc := pageCursor{Cursor: *c}
+	if total >= 0 {
+		pc.Total = &total
+	}
+	data, _ := json.Marshal(pc)
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+// decodePageCursor reads a cursor of encodePageCursor (or encodeCursor),
+// with its total, -1 when it has none. Errors: KindInvalid.
+func decodePageCursor(s string) (*hale.Cursor, int64, error) {
+	data, err := base64.RawURLEncoding.DecodeString(s)
+	var pc pageCursor
+	if err == nil {
+		err = json.Unmarshal(data, &pc)
+	}
+	if err != nil || pc.ID == "" || pc.Total != nil && *pc.Total < 0 {
+		return nil, 0, hale.Errorf(hale.KindInvalid, "_cursor: not a paging cursor this server issued")
+	}
+	total := int64(-1)
+	if pc.Total != nil {
+		total = *pc.Total
+	}
+	return &pc.Cursor, total, nil
 }
 
 func encodeCursor(c *hale.Cursor) string {

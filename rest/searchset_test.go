@@ -1,8 +1,10 @@
 package rest_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -157,6 +159,67 @@ func TestSearchPaging(t *testing.T) {
 		if len(seen) != 25 || seen[0] != "Patient/p00" || seen[24] != "Patient/p24" {
 			t.Errorf("paged %d: %v", len(seen), seen)
 		}
+	})
+}
+
+// TestSearchPagingWriteOrder: without _sort, a type's resources come in
+// the order they were created; the next links walk every resource once
+// while others update resources already paged past and not yet reached
+// (they keep their place) and create new ones (they come at the end).
+func TestSearchPagingWriteOrder(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		var want []string
+		for i := 0; i < 25; i++ {
+			id := fmt.Sprintf("w%02d", (i*7)%25) // created out of id order
+			c.do("PUT", "/Patient/"+id, fmt.Sprintf(`{"resourceType":"Patient","id":%q,"gender":"female"}`, id)).want(t, 201)
+			want = append(want, "Patient/"+id)
+		}
+		var seen []string
+		var first url.Values
+		next := "/Patient?_count=10"
+		for page := 0; next != ""; page++ {
+			r := c.do("GET", next, nil).want(t, 200)
+			seen = append(seen, ids(r, "match")...)
+			// Every page has the total the first page counted.
+			if r.body["total"] != float64(25) {
+				t.Errorf("page %d: total %v, want 25", page, r.body["total"])
+			}
+			next = ""
+			for _, l := range get(r.body, "link").([]any) {
+				if get(l, "relation") == "next" {
+					next = strings.TrimPrefix(str(get(l, "url")), c.base)
+				}
+			}
+			if page == 0 {
+				u, err := url.Parse(next)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first = u.Query()
+				for _, id := range []string{"w00", "w24"} { // read already, and not yet
+					c.do("PUT", "/Patient/"+id, fmt.Sprintf(`{"resourceType":"Patient","id":%q,"gender":"male"}`, id)).want(t, 200)
+				}
+				c.do("PUT", "/Patient/a00", `{"resourceType":"Patient","id":"a00"}`).want(t, 201)
+			}
+			if page > 5 {
+				t.Fatal("paging does not end")
+			}
+		}
+		want = append(want, "Patient/a00")
+		if !slices.Equal(seen, want) {
+			t.Errorf("paged:\n got %v\nwant %v", seen, want)
+		}
+		// The cursor of a page in write order does not fit a sorted search.
+		if first == nil {
+			t.Fatal("no next link on the first page")
+		}
+		c.do("GET", "/Patient?_count=10&_sort=_id&_cursor="+url.QueryEscape(first.Get("_cursor")), nil).want(t, 400).outcome(t)
+		// A new search counts again; a cursor with a negative total is refused.
+		if r := c.do("GET", "/Patient?_count=10", nil).want(t, 200); r.body["total"] != float64(26) {
+			t.Errorf("a new search: total %v, want 26", r.body["total"])
+		}
+		bad := base64.RawURLEncoding.EncodeToString([]byte(`{"Keys":["@1"],"Type":"Patient","ID":"w00","Total":-5}`))
+		c.do("GET", "/Patient?_count=10&_cursor="+bad, nil).want(t, 400).outcome(t)
 	})
 }
 

@@ -201,14 +201,30 @@ func (r *Registry) Extract(resourceType string, res map[string]any) *hale.Index 
 				addValue(idx, p.typ, code, 0, nodeOf(it))
 				continue
 			}
+			// A composite value exists only when every component has
+			// one: a search on the composite needs them all, so a group
+			// with a component missing (an Observation whose value is a
+			// Quantity has no code-value-string value) would be rows no
+			// search can match. Observations carry four such composites.
+			mark := markOf(idx)
+			complete := true
 			for i, c := range p.components {
 				sub, err := c.expr.Evaluate(ctx, it, env)
 				if err != nil {
-					continue
+					complete = false
+					break
 				}
+				before := rowCount(idx)
 				for _, cit := range sub {
 					addValue(idx, c.typ, code+"#"+strconv.Itoa(i), g+1, nodeOf(cit))
 				}
+				if rowCount(idx) == before {
+					complete = false
+					break
+				}
+			}
+			if !complete {
+				truncate(idx, mark)
 			}
 		}
 	}
@@ -528,4 +544,25 @@ func (r *Registry) ReferenceParams(resourceType string) []string {
 		}
 	}
 	return out
+}
+
+// markOf is the length of each of idx's row lists, for truncate.
+func markOf(idx *hale.Index) [7]int {
+	return [7]int{len(idx.Tokens), len(idx.Strings), len(idx.References), len(idx.Dates),
+		len(idx.Numbers), len(idx.Quantities), len(idx.URIs)}
+}
+
+// rowCount is the number of rows in idx.
+func rowCount(idx *hale.Index) int {
+	n := 0
+	for _, l := range markOf(idx) {
+		n += l
+	}
+	return n
+}
+
+// truncate drops the rows added to idx since markOf returned m.
+func truncate(idx *hale.Index, m [7]int) {
+	idx.Tokens, idx.Strings, idx.References = idx.Tokens[:m[0]], idx.Strings[:m[1]], idx.References[:m[2]]
+	idx.Dates, idx.Numbers, idx.Quantities, idx.URIs = idx.Dates[:m[3]], idx.Numbers[:m[4]], idx.Quantities[:m[5]], idx.URIs[:m[6]]
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
+	"strings"
 
 	"github.com/hale-ehr/hale/internal/sqlsearch"
 )
@@ -28,23 +30,65 @@ const (
 	sqlCurrentVersion = "SELECT version FROM resource WHERE type = ? AND id = ?"
 	sqlInsertVersion  = `INSERT INTO resource_version (type, id, version, last_updated, method, deleted, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (type, id, version) DO NOTHING RETURNING seq`
-	sqlPointResource = `INSERT INTO resource (type, id, version, seq, deleted, last_updated) VALUES (?, ?, ?, ?, ?, ?)
+	sqlPointResource = `INSERT INTO resource (type, id, version, seq, deleted, last_updated, first_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?4)
 		ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
 			deleted = excluded.deleted, last_updated = excluded.last_updated`
-	sqlInsertToken     = "INSERT INTO idx_token (type, id, param, grp, system, code) VALUES (?, ?, ?, ?, ?, ?)"
-	sqlInsertString    = "INSERT INTO idx_string (type, id, param, grp, norm, exact) VALUES (?, ?, ?, ?, ?, ?)"
-	sqlInsertReference = "INSERT INTO idx_reference (type, id, param, grp, target_type, target_id, url) " +
-		"VALUES (?, ?, ?, ?, ?, ?, ?)"
-	sqlInsertDate     = "INSERT INTO idx_date (type, id, param, grp, lo, hi) VALUES (?, ?, ?, ?, ?, ?)"
-	sqlInsertNumber   = "INSERT INTO idx_number (type, id, param, grp, value, lo, hi) VALUES (?, ?, ?, ?, ?, ?, ?)"
-	sqlInsertQuantity = "INSERT INTO idx_quantity (type, id, param, grp, system, code, unit, value, lo, hi, " +
-		"canon_code, canon_lo, canon_hi, canon_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	sqlInsertURI = "INSERT INTO idx_uri (type, id, param, grp, uri) VALUES (?, ?, ?, ?, ?)"
-
-	sqlInsertSortText = "INSERT INTO " + sqlsearch.SortTextTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
-	sqlInsertSortInt  = "INSERT INTO " + sqlsearch.SortIntTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
-	sqlInsertSortReal = "INSERT INTO " + sqlsearch.SortRealTable + " (type, id, param, lo, hi) VALUES (?, ?, ?, ?, ?)"
 )
+
+// insertTables are the tables Put inserts index rows into, with their
+// columns; flush writes them with the statements insertSQL names.
+var insertTables = [...]struct {
+	name string
+	cols int
+	list string
+}{
+	tabToken:     {"idx_token", 6, "type, id, param, grp, system, code"},
+	tabString:    {"idx_string", 6, "type, id, param, grp, norm, exact"},
+	tabReference: {"idx_reference", 7, "type, id, param, grp, target_type, target_id, url"},
+	tabDate:      {"idx_date", 6, "type, id, param, grp, lo, hi"},
+	tabNumber:    {"idx_number", 7, "type, id, param, grp, value, lo, hi"},
+	tabQuantity: {"idx_quantity", 14, "type, id, param, grp, system, code, unit, value, lo, hi, " +
+		"canon_code, canon_lo, canon_hi, canon_value"},
+	tabURI:      {"idx_uri", 5, "type, id, param, grp, uri"},
+	tabSortText: {sqlsearch.SortTextTable, 5, "type, id, param, lo, hi"},
+	tabSortInt:  {sqlsearch.SortIntTable, 5, "type, id, param, lo, hi"},
+	tabSortReal: {sqlsearch.SortRealTable, 5, "type, id, param, lo, hi"},
+}
+
+const (
+	tabToken = iota
+	tabString
+	tabReference
+	tabDate
+	tabNumber
+	tabQuantity
+	tabURI
+	tabSortText
+	tabSortInt
+	tabSortReal
+)
+
+// maxRowsPerInsert is the most rows one INSERT writes; flush uses the
+// statements for 1, 2, 4, … maxRowsPerInsert rows, all prepared at Open.
+const maxRowsPerInsert = 64
+
+// insertSQLs[table][k] is the INSERT of 2^k rows into insertTables[table].
+var insertSQLs = func() (qs [len(insertTables)][]string) {
+	for t, tab := range insertTables {
+		row := "(" + strings.TrimSuffix(strings.Repeat("?, ", tab.cols), ", ") + ")"
+		for k := 1; k <= maxRowsPerInsert; k *= 2 {
+			qs[t] = append(qs[t], "INSERT INTO "+tab.name+" ("+tab.list+") VALUES "+
+				strings.TrimSuffix(strings.Repeat(row+", ", k), ", "))
+		}
+	}
+	return qs
+}()
+
+// insertSQL is the INSERT of k rows (a power of two) into table.
+func insertSQL(table, k int) string {
+	return insertSQLs[table][bits.TrailingZeros(uint(k))]
+}
 
 // indexTables are the search index tables, each holding the rows of the
 // current version of each live resource (and, beside them, the sort-key
@@ -61,10 +105,14 @@ var sqlDeleteIndex = func() []string {
 
 // readStatements run on both databases; writeStatements on the writer.
 var (
-	readStatements  = []string{sqlSnapshot, sqlCurrent, sqlVersion, sqlCountAll, sqlCount}
-	writeStatements = append([]string{sqlCurrentVersion, sqlInsertVersion, sqlPointResource,
-		sqlInsertToken, sqlInsertString, sqlInsertReference, sqlInsertDate, sqlInsertNumber, sqlInsertQuantity,
-		sqlInsertURI, sqlInsertSortText, sqlInsertSortInt, sqlInsertSortReal}, sqlDeleteIndex...)
+	readStatements  = []string{sqlSnapshot, sqlCurrent, sqlVersion, sqlCountAll, sqlCount, sqlAuditRead}
+	writeStatements = func() []string {
+		qs := append([]string{sqlCurrentVersion, sqlInsertVersion, sqlPointResource}, sqlDeleteIndex...)
+		for _, t := range insertSQLs {
+			qs = append(qs, t...)
+		}
+		return append(qs, auditWriteStatements...)
+	}()
 )
 
 // statements are one database handle's prepared statements by SQL text.

@@ -360,6 +360,14 @@ func testSearchID(t *testing.T, s hale.Store) {
 		}
 		return c
 	}
+	typ := func(not bool, v ...string) hale.Clause {
+		c := clause("_type", hale.TypeResourceType)
+		c.Not = not
+		for _, x := range v {
+			c.Values = append(c.Values, codeV(x))
+		}
+		return c
+	}
 	runSearchCases(t, s, []searchCase{
 		{name: "_id", q: query("Patient", id("b")), want: refs("Patient", "b")},
 		{name: "_id OR _id", q: query("Patient", id("b", "a", "x")), want: refs("Patient", "a", "b")},
@@ -368,6 +376,15 @@ func testSearchID(t *testing.T, s hale.Store) {
 		{name: "_id AND _id", q: query("Patient", id("a", "b"), id("b", "c")), want: refs("Patient", "b")},
 		{name: "_id in every type", q: hale.Query{Where: []hale.Clause{id("a")}},
 			want: []string{"Observation/a", "Patient/a"}},
+		// The resource type as a clause (package access restricts each
+		// type of a multi-type search this way).
+		{name: "_type", q: hale.Query{Where: []hale.Clause{typ(false, "Observation")}},
+			want: []string{"Observation/a"}},
+		{name: "not _type", q: hale.Query{Where: []hale.Clause{typ(true, "Observation")}},
+			want: refs("Patient", "a", "b")},
+		{name: "not _type OR _id", q: hale.Query{Where: []hale.Clause{{Or: []hale.Clause{typ(true, "Patient"), id("b")}}}},
+			want: []string{"Observation/a", "Patient/b"}},
+		{name: "_type without values", q: hale.Query{Where: []hale.Clause{typ(false)}}},
 	})
 }
 
@@ -660,12 +677,23 @@ func testSearchOr(t *testing.T, s hale.Store) {
 	code := clause("code", hale.TypeToken, codeV("bp"))
 	lastUpdated := clause("_lastUpdated", hale.TypeLastUpdated, hale.Value{Prefix: "ge", Lo: at(1).UnixMicro(), Hi: at(2).UnixMicro()})
 	obs := func(ids ...string) []string { return refs("Observation", ids...) }
+	withTypes := func(cl hale.Clause, types ...string) hale.Clause { cl.Types = types; return cl }
 	runSearchCases(t, s, []searchCase{
 		{name: "subject OR performer", q: query("Observation", or(subject, performer)), want: obs("o1", "o8")},
 		{name: "(subject OR performer) AND code", q: query("Observation", code, or(subject, performer)), want: obs("o1")},
 		{name: "code AND (_lastUpdated OR subject)", q: query("Observation", code, or(lastUpdated, subject)),
 			want: obs("o1", "o3", "o4", "o5", "o6")},
 		{name: "an empty Or matches nothing", q: query("Observation", hale.Clause{Or: []hale.Clause{}})},
+		// Clause.Types: an alternative that holds for some types only
+		// (a compartment over every type).
+		{name: "Types drops an alternative for other types", q: query("Observation", or(subject, withTypes(performer, "Patient"))),
+			want: obs("o1")},
+		{name: "Types keeps an alternative for its types", q: query("Observation", or(withTypes(subject, "Patient", "Observation"), performer)),
+			want: obs("o1", "o8")},
+		{name: "Types on a plain clause", q: query("Observation", withTypes(subject, "Patient"))},
+		{name: "Types over several types", q: hale.Query{Types: []string{"Observation", "Patient"},
+			Where: []hale.Clause{or(withTypes(subject, "Observation"), withTypes(performer, "Observation"))}},
+			want: obs("o1", "o8")},
 		{name: "chain OR _has",
 			q: query("Patient", or(chain("general-practitioner", "Practitioner", nameIs("wilson")),
 				has("Observation", "subject", clause("code", hale.TypeToken, codeV("bp"))))),
@@ -1105,6 +1133,17 @@ func testSearchErrors(t *testing.T, s hale.Store) {
 			q.After = &hale.Cursor{Keys: []string{"12"}, Type: "Patient", ID: "a"}
 			return q
 		}()},
+		{"write-order cursor without a key", hale.Query{Types: []string{"Patient"}, Count: 1, WriteOrder: true,
+			After: &hale.Cursor{Type: "Patient", ID: "a"}}},
+		{"write-order cursor with a text key", hale.Query{Types: []string{"Patient"}, Count: 1, WriteOrder: true,
+			After: &hale.Cursor{Keys: []string{"@a"}, Type: "Patient", ID: "a"}}},
+		{"write-order cursor with a sort key", hale.Query{Types: []string{"Patient"}, Count: 1, WriteOrder: true,
+			After: &hale.Cursor{Keys: []string{"=1"}, Type: "Patient", ID: "a"}}},
+		{"write-order cursor of another type", hale.Query{Types: []string{"Patient"}, Count: 1, WriteOrder: true,
+			After: &hale.Cursor{Keys: []string{"@1"}, Type: "Observation", ID: "a"}}},
+		{"write-order cursor on a sorted search", hale.Query{Types: []string{"Patient"}, Count: 1, WriteOrder: true,
+			Sort:  []hale.SortKey{{Param: "_id", Type: hale.TypeID}},
+			After: &hale.Cursor{Keys: []string{"@1"}, Type: "Patient", ID: "a"}}},
 		{"unknown prefix", query("Patient", clause("n", hale.TypeNumber, numberV("xx", 1, 0.5, 1.5)))},
 		{"unknown modifier", query("Patient", modified(clause("family", hale.TypeString, codeV("a")), "text"))},
 		{"sort by a composite", hale.Query{Types: []string{"Patient"}, Count: 1,

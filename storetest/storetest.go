@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) hale.Store) {
 		{"SearchComposite", testSearchComposite},
 		{"SearchSort", testSearchSort},
 		{"SearchPagingWhileWriting", testSearchPagingWhileWriting},
+		{"SearchWriteOrder", testSearchWriteOrder},
+		{"SearchWriteOrderWhileWriting", testSearchWriteOrderWhileWriting},
 		{"SearchTotal", testSearchTotal},
 		{"SearchTypes", testSearchTypes},
 		{"SearchAfterWrites", testSearchAfterWrites},

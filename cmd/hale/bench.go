@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/auth"
 	"github.com/hale-ehr/hale/bench"
 	"github.com/hale-ehr/hale/demo"
-	"github.com/hale-ehr/hale/export"
-	"github.com/hale-ehr/hale/rest"
+	"github.com/hale-ehr/hale/internal/clientauth"
 )
 
 // benchCmd implements `hale bench`: the benchmark workload (package
@@ -32,9 +34,24 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ingest := fs.Duration("ingest", 20*time.Second, "how long to ingest")
 	phase := fs.Duration("phase", 5*time.Second, "how long each read and search phase runs")
 	out := fs.String("out", "", "also write the report as JSON to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with no --url: the measured Hale too) to this file")
+	var cf clientFlags
+	cf.register(fs) // with --url: how to authenticate to it
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	httpClient := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var data [][]byte
 	if *bundles != "" {
 		files, _ := filepath.Glob(filepath.Join(*bundles, "*.json"))
@@ -58,6 +75,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	base := *target
+	var afterIngest func(context.Context) error
 	if base == "" {
 		cfg := DefaultConfig()
 		cfg.NoDemo = true
@@ -73,22 +91,53 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer store.Close()
-		svc := rest.NewService(store)
-		svc.Log = discardLogger()
+		afterIngest = analyzer(store)
+		// The node as hale serve assembles it (serve.go): audit trail,
+		// access control, authentication, headers, CORS, cross-site
+		// checks, export runner; without the per-caller rate limit,
+		// which would measure itself.
+		log := discardLogger()
+		c, err := newCore(ctx, cfg, store, log)
+		if err != nil {
+			return err
+		}
+		defer c.close()
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		exports := export.New(store, svc)
-		exports.Log = svc.Log
-		go exports.Run(ctx)
-		srv := &http.Server{Handler: routes(svc)}
+		base = "http://" + ln.Addr().String() + "/fhir"
+		cfg.RateLimit = 0
+		s, err := c.server(ctx, cfg, base)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		authSvc := s.auth
+		srv := &http.Server{Handler: s.handler()}
 		go srv.Serve(ln)
 		defer srv.Close()
-		base = "http://" + ln.Addr().String() + "/fhir"
+		// A backend-services client of its own, whose tokens the
+		// workload sends (and renews).
+		key, err := clientauth.NewKey(filepath.Join(dir, "bench-client.pem"))
+		if err != nil {
+			return err
+		}
+		client, err := authSvc.AddClient(ctx, auth.NewClient{Name: "hale bench", Scopes: []string{"system/*.cruds"}, JWKS: key.PublicJWKS()})
+		if err != nil {
+			return err
+		}
+		src := &clientauth.Source{Base: base, ClientID: client.ID, Key: key}
+		httpClient.Transport = clientauth.Transport(src.Token, httpClient.Transport)
 		fmt.Fprintf(stderr, "measuring a fresh Hale on %s\n", where)
+	} else {
+		var err error
+		if httpClient, err = cf.client(base, httpClient); err != nil {
+			return err
+		}
 	}
-	rep, err := bench.Run(ctx, bench.Options{BaseURL: base, Bundles: data, Ingest: *ingest, Phase: *phase, Log: stderr})
+	rep, err := bench.Run(ctx, bench.Options{BaseURL: base, Client: httpClient, Bundles: data, Ingest: *ingest, Phase: *phase, Log: stderr,
+		AfterIngest: afterIngest})
 	if err != nil {
 		return err
 	}
@@ -103,3 +152,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// analyzer returns what refreshes store's planner statistics after a bulk
+// load (PostgreSQL's ANALYZE), or nil for an engine without them.
+func analyzer(store hale.Store) func(context.Context) error {
+	if a, ok := store.(interface{ Analyze(context.Context) error }); ok {
+		return a.Analyze
+	}
+	return nil
+}

@@ -11,6 +11,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/hale-ehr/hale/auth"
+	"github.com/hale-ehr/hale/internal/httpsec"
 )
 
 // Config is every setting of `hale serve`. Values come from, in rising
@@ -27,6 +30,19 @@ type Config struct {
 	LogLevel          string `json:"log_level"`          // debug, info, warn, error
 	SearchCount       int64  `json:"search_count"`       // default _count of searches and history
 	SearchMaxCount    int64  `json:"search_max_count"`   // largest _count honoured
+	// SecretKey seals TOTP seeds and signing keys (package auth): 32
+	// bytes in base64. Empty: the file secret.key in the data folder,
+	// created on first use. Nodes sharing a PostgreSQL database must all
+	// be given the same key.
+	SecretKey string `json:"secret_key"`
+
+	// HTTP hardening (package internal/httpsec, docs/security.md "HTTP").
+	TLSCert       string `json:"tls_cert"`        // PEM certificate (chain) file: serve HTTPS
+	TLSKey        string `json:"tls_key"`         // PEM private key file of tls_cert
+	TLSSelfSigned bool   `json:"tls_self_signed"` // serve HTTPS with a self-signed certificate made in the data folder (development)
+	CORSOrigins   string `json:"cors_origins"`    // comma-separated origins allowed to call the API from browsers (SMART apps)
+	RateLimit     int64  `json:"rate_limit"`      // requests a minute per caller (principal, else address); 0: no limit
+	RateBurst     int64  `json:"rate_burst"`      // requests a caller may send at once above the rate
 }
 
 // DefaultConfig is what `hale serve` runs with when nothing is set.
@@ -39,6 +55,8 @@ func DefaultConfig() Config {
 		LogLevel:          "info",
 		SearchCount:       50,
 		SearchMaxCount:    1000,
+		RateLimit:         6000,
+		RateBurst:         1000,
 	}
 }
 
@@ -60,6 +78,13 @@ func settings(c *Config) []setting {
 		{"log-level", "HALE_LOG_LEVEL", "log level: debug, info, warn or error", &c.LogLevel},
 		{"search-count", "HALE_SEARCH_COUNT", "default page size of searches (_count)", &c.SearchCount},
 		{"search-max-count", "HALE_SEARCH_MAX_COUNT", "largest page size a search may ask for", &c.SearchMaxCount},
+		{"secret-key", "HALE_SECRET_KEY", "key sealing TOTP seeds and signing keys, 32 bytes base64 (default: secret.key in the data folder)", &c.SecretKey},
+		{"tls-cert", "HALE_TLS_CERT", "serve HTTPS with this PEM certificate file (with --tls-key)", &c.TLSCert},
+		{"tls-key", "HALE_TLS_KEY", "PEM private key file of --tls-cert", &c.TLSKey},
+		{"tls-self-signed", "HALE_TLS_SELF_SIGNED", "serve HTTPS with a self-signed certificate kept in the data folder (development only)", &c.TLSSelfSigned},
+		{"cors-origins", "HALE_CORS_ORIGINS", "comma-separated origins (https://app.example.org) whose browser apps may call the API", &c.CORSOrigins},
+		{"rate-limit", "HALE_RATE_LIMIT", "requests a minute per caller before 429 (0: no limit)", &c.RateLimit},
+		{"rate-burst", "HALE_RATE_BURST", "requests a caller may send at once above the rate", &c.RateBurst},
 	}
 }
 
@@ -193,8 +218,48 @@ func (c Config) Validate() error {
 	if c.SearchCount < 1 || c.SearchMaxCount < c.SearchCount {
 		return fmt.Errorf("search_count %d and search_max_count %d: need 1 <= search_count <= search_max_count", c.SearchCount, c.SearchMaxCount)
 	}
+	if c.SecretKey != "" {
+		if _, err := auth.ParseSecretKey(c.SecretKey); err != nil {
+			return fmt.Errorf("secret_key: %v", err)
+		}
+	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
 		return fmt.Errorf("base_url %q: expected an http:// or https:// URL", c.BaseURL)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key: give both or neither")
+	}
+	if c.TLSSelfSigned && c.TLSCert != "" {
+		return errors.New("tls_self_signed: not with tls_cert")
+	}
+	for _, o := range c.Origins() {
+		if err := httpsec.CheckOrigin(o); err != nil {
+			return fmt.Errorf("cors_origins: %v", err)
+		}
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 || c.RateLimit > 0 && c.RateBurst < 1 {
+		return fmt.Errorf("rate_limit %d and rate_burst %d: need rate_limit >= 0, and rate_burst >= 1 with a limit", c.RateLimit, c.RateBurst)
+	}
 	return nil
+}
+
+// TLS reports whether the server speaks HTTPS.
+func (c Config) TLS() bool { return c.TLSCert != "" || c.TLSSelfSigned }
+
+func (c Config) scheme() string {
+	if c.TLS() {
+		return "https"
+	}
+	return "http"
+}
+
+// Origins is the CORS allow-list.
+func (c Config) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/importer"
 	"github.com/hale-ehr/hale/rest"
 )
@@ -24,7 +26,11 @@ line and the import carries on; the exit status is non-zero if anything
 failed. See docs/import.md.
 
 Flags:
-  --url URL              FHIR base URL of a running server (http://host/fhir)
+  --url URL              FHIR base URL of a running server (http://host/fhir); with it:
+  --token TOKEN          access token to send (Authorization: Bearer)
+  --client-id ID         a SMART Backend Services client (hale client add): get and renew tokens
+  --client-key FILE      with this PEM private key (EC P-384 or RSA)
+  --scope SCOPES         scopes to ask for (default system/*.cruds)
   --data DIR             data folder of the embedded SQLite database ($HALE_DATA)
   --database URL         PostgreSQL URL ($HALE_DATABASE)
   --batch N              resources per transaction (default 500)
@@ -47,6 +53,8 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	writers := fs.Int("writers", 0, "")
 	progressMode := fs.String("progress", "auto", "")
 	every := fs.Duration("progress-every", 0, "")
+	var cf clientFlags
+	cf.register(fs)
 
 	// Paths and flags may come in any order; flags that are not import's
 	// own go to LoadConfig.
@@ -108,17 +116,25 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 
 	var target importer.Target
+	var analyze func(context.Context) error // after a load into PostgreSQL: ANALYZE
 	where := *url
 	if *url != "" {
 		if len(storeArgs) > 0 {
 			return fmt.Errorf("hale import: --url writes to a server; %s does not apply", storeArgs[0])
 		}
-		h := importer.HTTPTarget(*url, nil)
+		hc, err := cf.client(*url, nil)
+		if err != nil {
+			return fmt.Errorf("hale import: %v", err)
+		}
+		h := importer.HTTPTarget(*url, hc)
 		if err := h.Check(ctx); err != nil {
 			return err
 		}
 		target = h
 	} else {
+		if cf != (clientFlags{}) {
+			return fmt.Errorf("hale import: --token, --client-id, --client-key and --scope go with --url")
+		}
 		cfg, err := LoadConfig("hale import", storeArgs, getenv)
 		if err != nil {
 			return err
@@ -133,13 +149,38 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		if err := svc.LoadSearchParameters(ctx); err != nil {
 			return err
 		}
+		// Every write is audited, as through the server: the operator's
+		// import is the actor (docs/security.md, "Audit trail").
+		rec, err := newAuditRecorder(cfg, store, svc, discardLogger())
+		if err != nil {
+			return err
+		}
+		svc.Audit = rec
+		go rec.Run()
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			rec.Close(closeCtx)
+		}()
+		user := getenv("USER")
+		if user == "" {
+			user = "operator"
+		}
+		ctx = hale.WithPrincipal(ctx, &hale.Principal{Subject: "system/hale-import", Name: "hale import (" + user + ")",
+			Role: hale.RoleSystem, Address: "local"})
 		target, where = importer.ServiceTarget(svc), name
+		analyze = analyzer(store)
 	}
 
 	sum, err := importer.Run(ctx, target, paths, opts)
 	fmt.Fprintf(stdout, "imported into %s: %s\n", where, sum)
 	if err != nil {
 		return err
+	}
+	if analyze != nil {
+		if err := analyze(ctx); err != nil {
+			return err
+		}
 	}
 	return sum.Err()
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/postgres/pgtest"
-	"github.com/hale-ehr/hale/rest"
 	"github.com/hale-ehr/hale/sqlite"
 )
 
@@ -107,6 +105,18 @@ func TestImportCommand(t *testing.T) {
 		if v := versionCount(t, s); v != n {
 			t.Errorf("%d versions after two runs, want %d", v, n)
 		}
+		// Every write was audited, with the import as the actor.
+		err = s.View(t.Context(), func(r hale.Reader) error {
+			page, err := r.(hale.AuditReader).SearchAudit(t.Context(), &hale.AuditQuery{Count: 1, Total: true,
+				Where: []hale.AuditCondition{{Field: hale.AuditAgent, Values: []string{"system/hale-import"}}}})
+			if err == nil && page.Total != n {
+				t.Errorf("%d audit records of the import, want %d", page.Total, n)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("database", func(t *testing.T) {
@@ -119,14 +129,16 @@ func TestImportCommand(t *testing.T) {
 	})
 
 	t.Run("url", func(t *testing.T) {
-		srv := httptest.NewServer(routes(rest.NewService(sqliteStore(t))))
-		defer srv.Close()
-		c, out, _ := importRun(t, false, "--url", srv.URL+"/fhir", fixtures)
+		srv := startTestServer(t, DefaultConfig())
+		var errb bytes.Buffer
+		if err := run(t.Context(), []string{"import", "--url", srv.URL + "/fhir", fixtures}, noEnv, io.Discard, &errb); err == nil {
+			t.Errorf("an import without credentials was accepted")
+		}
+		c, out, _ := importRun(t, false, "--url", srv.URL+"/fhir", "--token", srv.token, fixtures)
 		if strings.Join(c, " ") != "3 54 54 0 0 0" || !strings.Contains(out, "imported into "+srv.URL+"/fhir") {
 			t.Errorf("first run: %v %s", c, out)
 		}
-		var errb bytes.Buffer
-		if err := run(t.Context(), []string{"import", "--url", srv.URL + "/nothere", fixtures}, noEnv, io.Discard, &errb); err == nil {
+		if err := run(t.Context(), []string{"import", "--url", srv.URL + "/nothere", "--token", srv.token, fixtures}, noEnv, io.Discard, &errb); err == nil {
 			t.Errorf("a URL that is not a FHIR base was accepted")
 		}
 		if err := run(t.Context(), []string{"import", "--url", srv.URL + "/fhir", "--data", "x", fixtures}, noEnv, io.Discard, &errb); err == nil {
@@ -191,6 +203,14 @@ func TestImportBesideServe(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	// A backend-services client, registered on the data folder, whose
+	// token the writers below send.
+	keyFile := filepath.Join(t.TempDir(), "client.pem")
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"client", "add", "--name", "writer", "--scope", "system/*.cruds", "--new-key", keyFile, "--data", dir}, noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	clientID := strings.TrimSpace(out.String())
 	cmd := exec.Command(os.Args[0], "-test.run=^TestImportServeHelper$")
 	cmd.Env = append(os.Environ(), "HALE_IMPORT_TEST_SERVE=1", "HALE_DATA="+dir, "HALE_ADDR="+addr, "HALE_NO_DEMO=true", "HALE_LOG_LEVEL=warn")
 	var serverLog bytes.Buffer
@@ -220,6 +240,12 @@ func TestImportBesideServe(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	out.Reset()
+	if err := run(t.Context(), []string{"token", "--url", base, "--client-id", clientID, "--client-key", keyFile, "--data", dir}, noEnv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(out.String())
+
 	// Clients write to the server all through the import.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -235,10 +261,13 @@ func TestImportBesideServe(t *testing.T) {
 			body := fmt.Sprintf(`{"resourceType":"Patient","id":"live-%d"}`, i)
 			req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/Patient/live-%d", base, i), strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/fhir+json")
+			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
 			mu.Lock()
-			if err != nil || resp.StatusCode != 201 {
-				failures = append(failures, fmt.Sprint(err, resp))
+			if err != nil {
+				failures = append(failures, err.Error())
+			} else if resp.StatusCode != 201 {
+				failures = append(failures, resp.Status)
 			} else {
 				live++
 			}
@@ -260,7 +289,9 @@ func TestImportBesideServe(t *testing.T) {
 	}
 
 	// The server sees everything: what it wrote and what was imported.
-	resp, err := http.Get(base + "/Patient?_summary=count")
+	req, _ := http.NewRequest("GET", base+"/Patient?_summary=count", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

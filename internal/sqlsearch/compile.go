@@ -80,7 +80,10 @@ type rows struct {
 	from    string
 	typeCol string
 	idCol   string
-	cond    func() error
+	// types, when set, limits the rows to resources of these types
+	// (hale.Clause.Types of the clause they came from).
+	types []string
+	cond  func() error
 }
 
 // count compiles the Total of q. When the most selective clause is
@@ -405,6 +408,20 @@ func (c *compiler) set(scope []string, where []hale.Clause, withType bool) error
 // clause writes the condition of one clause on resource r, as a
 // membership test (r.id IN (…)) when member, else as EXISTS.
 func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool) error {
+	if cl.Types != nil {
+		// Only resources of cl.Types: the clause compiled for those.
+		in := intersect(scope, cl.Types)
+		sub := cl
+		sub.Types = nil
+		c.w.SQL("(")
+		c.scopeCond(r+".type", in)
+		c.w.SQL(" AND ")
+		if err := c.clause(r, in, sub, member); err != nil {
+			return err
+		}
+		c.w.SQL(")")
+		return nil
+	}
 	if cl.Or != nil {
 		// Any of the clauses (a compartment: subject or performer …).
 		if len(cl.Or) == 0 {
@@ -420,6 +437,11 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 				a, err := c.alternatives(sub, c.d.UnionAlternatives())
 				if err != nil {
 					return err
+				}
+				if sub.Types != nil {
+					for i := range a {
+						a[i].types = sub.Types
+					}
 				}
 				alts = append(alts, a...)
 			}
@@ -449,6 +471,11 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 			return c.idClause(r+".code", cl) // the contained resource's id
 		}
 		return c.idClause(r+".id", cl)
+	case hale.TypeResourceType:
+		if c.cont != nil {
+			return invalid("_type does not apply to contained resources")
+		}
+		return c.idClause(r+".type", cl)
 	case hale.TypeLastUpdated:
 		if c.cont != nil {
 			return invalid("_lastUpdated does not apply to contained resources")
@@ -492,7 +519,7 @@ func (c *compiler) clause(r string, scope []string, cl hale.Clause, member bool)
 // index rows, so the Or can be one membership test.
 func orOfRows(or []hale.Clause) bool {
 	for _, cl := range or {
-		if cl.Or != nil || cl.Not || cl.Missing != nil || cl.Type == hale.TypeID || cl.Type == hale.TypeLastUpdated {
+		if cl.Or != nil || cl.Not || cl.Missing != nil || cl.Type == hale.TypeID || cl.Type == hale.TypeLastUpdated || cl.Type == hale.TypeResourceType {
 			return false
 		}
 	}
@@ -520,7 +547,7 @@ func (c *compiler) member(r string, scope []string, alts []rows) error {
 			c.w.SQL(a.typeCol, ", ")
 		}
 		c.w.SQL(a.idCol, " FROM ", a.from, " WHERE ")
-		c.scopeCond(a.typeCol, scope)
+		c.scopeCond(a.typeCol, a.in(scope))
 		c.w.SQL(" AND ")
 		if err := a.cond(); err != nil {
 			return err
@@ -845,7 +872,7 @@ func checkModifier(cl hale.Clause) error {
 // sorting for DISTINCT and scans every row of the type; counting
 // resource rows is then the better plan.
 func drivesCount(cl hale.Clause) bool {
-	if cl.Or != nil || cl.Not || cl.Missing != nil || cl.Chain != nil || cl.Has != nil || len(cl.Composite) > 0 ||
+	if cl.Or != nil || cl.Types != nil || cl.Not || cl.Missing != nil || cl.Chain != nil || cl.Has != nil || len(cl.Composite) > 0 ||
 		cl.Modifier != "" || len(cl.Values) == 0 {
 		return false
 	}
@@ -919,4 +946,23 @@ func rank(cl hale.Clause) int {
 		return 5
 	}
 	return 8
+}
+
+// in is the types a's rows may name within scope.
+func (a rows) in(scope []string) []string {
+	if a.types == nil {
+		return scope
+	}
+	return intersect(scope, a.types)
+}
+
+// intersect is the types of scope that are in types, in scope's order.
+func intersect(scope, types []string) []string {
+	out := []string{}
+	for _, t := range scope {
+		if slices.Contains(types, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

@@ -16,14 +16,18 @@ const (
 	keyText keyKind = iota
 	keyInt
 	keyFloat
+	keyWrite // resource.first_seq, the one key of a page in write order
 )
 
 // A cursor key is "-" for a resource without a value (NULL), or "=" and
 // the value: text as is, integers in decimal, floats in the shortest
-// form that reads back exactly.
+// form that reads back exactly. The key of a page in write order is "@"
+// and the number, so that its cursor fits no sorted search, nor a
+// sorted search's cursor a search in write order.
 const (
 	nullKey  = "-"
 	valueKey = "="
+	writeKey = "@"
 )
 
 type cursorKey struct {
@@ -61,6 +65,10 @@ func encodeKey(k keyKind, v any) (string, error) {
 			return valueKey + strconv.FormatInt(x, 10), nil
 		case float64:
 			return valueKey + strconv.FormatInt(int64(x), 10), nil
+		}
+	case keyWrite:
+		if x, ok := v.(int64); ok {
+			return writeKey + strconv.FormatInt(x, 10), nil
 		}
 	case keyFloat:
 		switch x := v.(type) {

@@ -117,7 +117,14 @@ func Search(ctx context.Context, d Dialect, query Querier, q *hale.Query) (*hale
 	}
 	// Compile the page first, even when none is asked for, so that a bad
 	// query or cursor is an error however it is run.
-	page, kinds, err := c.page(q, q.Count+1, true)
+	var page Statement
+	var kinds []keyKind
+	if writeOrdered(q, mode) {
+		page, err = c.writePage(q, q.Count+1)
+		kinds = []keyKind{keyWrite}
+	} else {
+		page, kinds, err = c.page(q, q.Count+1, true)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +294,12 @@ func Compile(d Dialect, q *hale.Query, allTypes []string) (page, count Statement
 		qc.Where, c.contMode = where, mode
 		q = &qc
 	}
-	if page, _, err = c.page(q, q.Count+1, true); err != nil {
+	if writeOrdered(q, mode) {
+		page, err = c.writePage(q, q.Count+1)
+	} else {
+		page, _, err = c.page(q, q.Count+1, true)
+	}
+	if err != nil {
 		return
 	}
 	count, err = c.count(q)
