@@ -78,6 +78,7 @@ var interactionAction = map[string]string{
 	"create": "C", "read": "R", "vread": "R", "update": "U", "patch": "U", "delete": "D",
 	"history-instance": "R", "history-type": "R", "history-system": "R",
 	"search-type": "E", "search-system": "E", "search-compartment": "E", "everything": "E",
+	"transaction": "E", "batch": "E",
 }
 
 // restEvent is the Event of one FHIR interaction.
@@ -124,17 +125,28 @@ func patientsOf(reg *search.Registry, a *hale.Access) []string {
 			out = append(out, id)
 		}
 	}
-	if a.Index != nil && len(a.Versions) == 1 {
-		v := a.Versions[0]
+	fromIndex := func(v hale.Version, idx *hale.Index) {
 		if v.Type == "Patient" {
 			add(v.ID)
 		}
+		if idx == nil {
+			return
+		}
 		params := fhir.CompartmentParams("Patient", v.Type)
-		for _, r := range a.Index.References {
+		for _, r := range idx.References {
 			if r.TargetType == "Patient" && slices.Contains(params, r.Param) {
 				add(r.TargetID)
 			}
 		}
+	}
+	if len(a.Indexes) > 0 && len(a.Indexes) == len(a.Versions) {
+		for i, v := range a.Versions {
+			fromIndex(v, a.Indexes[i])
+		}
+		return out
+	}
+	if a.Index != nil && len(a.Versions) == 1 {
+		fromIndex(a.Versions[0], a.Index)
 		return out
 	}
 	for _, v := range a.Versions {
