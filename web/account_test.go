@@ -185,8 +185,10 @@ func testAccountPasskeys(t *testing.T, e *env) {
 	}
 }
 
-func TestConnectedAppsPageSQLite(t *testing.T)   { testConnectedAppsPage(t, newEnv(t)) }
-func TestConnectedAppsPagePostgres(t *testing.T) { testConnectedAppsPage(t, newEnvOn(t, pgtest.Open(t))) }
+func TestConnectedAppsPageSQLite(t *testing.T) { testConnectedAppsPage(t, newEnv(t)) }
+func TestConnectedAppsPagePostgres(t *testing.T) {
+	testConnectedAppsPage(t, newEnvOn(t, pgtest.Open(t)))
+}
 
 // testConnectedAppsPage: a clinician signed in to the app authorizes a
 // SMART app without typing the password again (single sign-on; the
