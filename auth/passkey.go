@@ -525,6 +525,11 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, ceremonyID string, res
 	return s.openSession(ctx, u, address, true)
 }
 
+// AllowAttempt applies the per-address rate limit of the login and token
+// endpoints (Options.RatePerMinute, Burst) to another sign-in surface —
+// the web app's passkey sign-in — and says how long to wait when over it.
+func (s *Service) AllowAttempt(address string) (bool, time.Duration) { return s.limit.allow(address) }
+
 // auditLogin tells the audit of a login attempt: u is the account when
 // known.
 func (s *Service) auditLogin(ctx context.Context, username, address string, u *User, err error) {

@@ -4,7 +4,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,6 +161,11 @@ func (a *App) revokeApp(w http.ResponseWriter, r *http.Request, u *user) {
 // double-submit token guards both requests, as it guards the form.
 
 func (a *App) loginFormOK(w http.ResponseWriter, r *http.Request) bool {
+	if ok, wait := a.auth.AllowAttempt(auth.ClientAddress(r.RemoteAddr)); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests from this address. Wait a little and try again."})
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if !sameOrigin(r) || r.ParseForm() != nil {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "The request did not come from this site."})

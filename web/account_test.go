@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -294,5 +295,41 @@ func testConnectedAppsPage(t *testing.T, e *env) {
 	}
 	if status, _ := p.get("/app/patients"); status != 403 {
 		t.Errorf("a patient on the clinician screens: %d", status)
+	}
+}
+
+// TestPasskeySignInRateLimit: the passkey sign-in requests count against
+// the per-address limit of the sign-in endpoints (429 with Retry-After).
+func TestPasskeySignInRateLimit(t *testing.T) {
+	e := newEnv(t)
+	a, err := auth.New(context.Background(), auth.Options{Records: e.store.(hale.Records), SecretKey: make([]byte, 32),
+		Issuer: "http://hale.test/auth", Audience: "http://hale.test/fhir", Argon2: testArgon2, RatePerMinute: 1, Burst: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(Options{FHIR: e.fhir, Auth: a, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Config.Handler = app
+	c := e.client()
+	_, page := c.get("/app/login")
+	form := url.Values{"token": {tokenRE.FindStringSubmatch(page)[1]}}
+	var statuses []int
+	for range 5 {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/app/login/passkey/options", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res, err := c.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		statuses = append(statuses, res.StatusCode)
+		if res.StatusCode == 429 && res.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	if fmt.Sprint(statuses) != "[200 200 200 429 429]" {
+		t.Errorf("statuses %v, want 3 served then 429", statuses)
 	}
 }
