@@ -269,8 +269,14 @@ func (s *Service) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.afterSignIn(w, r, rec, req, tx, u)
 		return
 	}
-	s.render(w, http.StatusOK, "continue", &page{Title: "Connecting to Hale", Client: client.Name,
-		Continue: "/auth/authorize/continue?tx=" + url.QueryEscape(tx)})
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		// Another site started the navigation: a session cookie, if
+		// any, stayed behind.
+		s.render(w, http.StatusOK, "continue", &page{Title: "Connecting to Hale", Client: client.Name,
+			Continue: "/auth/authorize/continue?tx=" + url.QueryEscape(tx)})
+		return
+	}
+	s.render(w, http.StatusOK, "signin", &page{Title: "Sign in to Hale", Client: client.Name, TX: tx, CSRF: req.CSRF})
 }
 
 // loadAuthz finds the authorization a form belongs to and checks that it

@@ -184,15 +184,21 @@ func (b *browser) getRaw(path string, crossSite bool) *resp {
 	b.jar.crossSite = crossSite
 	defer func() { b.jar.crossSite = false }()
 	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	if crossSite {
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+	}
 	return b.doRaw(req)
 }
 
 // getCrossSite is a navigation another site starts (an app's redirect
-// to Hale): none of Hale's cookies go with it.
+// to Hale): none of Hale's cookies go with it, and it says so in its
+// Fetch Metadata.
 func (b *browser) getCrossSite(path string) *resp {
 	b.jar.crossSite = true
 	defer func() { b.jar.crossSite = false }()
-	return b.get(path)
+	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	return b.do(req)
 }
 
 // signInSession gives the browser a Hale session of username, as the

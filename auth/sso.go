@@ -15,16 +15,20 @@ import (
 // The session cookie is SameSite=Strict, so the browser leaves it out of
 // a navigation that another site starts — which is what an app's
 // redirect to /auth/authorize is. Rather than a second, laxer cookie
-// (one more credential to keep, steal and expire), GET /auth/authorize
-// answers such a request with a page that moves on by itself (meta
-// refresh, no script) to /auth/authorize/continue: a navigation Hale's
-// own page starts, so same-site, so the Strict cookie comes along. There
+// (one more credential to keep, steal and expire), /auth/authorize
+// answers such a request (Sec-Fetch-Site: cross-site) with a page that
+// moves on by itself (meta refresh, no script) to
+// /auth/authorize/continue: a navigation Hale's own page starts, so
+// same-site, so the Strict cookie comes along. There
 // the session, if any, signs the authorization in; without one the
 // sign-in page is shown. The step is bound to the browser like every
 // other (the hale_authz cookie and the authorization id), and what it
 // leads to is the consent screen, which only a click on Hale's own page
 // (frame-ancestors 'none') answers. A request that already carries the
-// cookie (the app is same-site with Hale) skips the interstitial.
+// cookie (the app is same-site with Hale) skips the interstitial; one
+// that is not cross-site and carries none has no session to find (the
+// sign-in page at once), and so has a browser that does not send Fetch
+// Metadata (no single sign-on there).
 
 // sessionUser returns the user of the request's session cookie; nil
 // when there is none or it is not valid now.

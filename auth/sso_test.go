@@ -76,6 +76,11 @@ func TestSMARTSingleSignOn(t *testing.T) {
 			if page := b.getCrossSite("/auth/authorize?" + q.Encode()); !isSignIn(page) {
 				t.Fatalf("no session: want the sign-in page:\n%s", page.body)
 			}
+			// Not cross-site and no cookie: no session to look for, so
+			// the sign-in page at once.
+			if page := b.getRaw("/auth/authorize?"+q.Encode(), false); !isSignIn(page) {
+				t.Fatalf("same-site without a session: want the sign-in page at once:\n%s", page.body)
+			}
 			b = e.browser(t)
 			sess := b.signInSession("nina", "")
 			if err := e.svc.Logout(ctx, sess.ID); err != nil {
