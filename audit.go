@@ -192,7 +192,16 @@ const (
 	AuditSubtype                        // token, as AuditType
 	AuditAction
 	AuditOutcome
+	// The next two are sort keys only (AuditQuery.Sort), not conditions.
+	AuditPatient // the first patient named as an entity ("Patient/…", in byte order); "" for none
+	AuditAddress // the requestor's network address (agent[0].network.address); "" for none
 )
+
+// AuditSort is one key of an audit search's order.
+type AuditSort struct {
+	Field AuditField
+	Desc  bool
+}
 
 // AuditCondition is one condition of an AuditQuery: the field has any of
 // Values (or, for AuditRecorded, lies in any of Ranges). No values match
@@ -214,9 +223,17 @@ type AuditRange struct {
 // come by (Recorded, Seq), oldest first, or newest first with Desc; a page
 // holds at most Count of them and starts after After, so paging stays
 // stable while records are appended.
+//
+// Sort, when set, orders the records by its keys first (ONC
+// 170.315(d)(3): an audit report sortable by each element): each key's
+// value compared byte by byte ("" for a record without one), ascending
+// or descending; then by (Recorded, Seq) in Desc's direction, unless a
+// key is AuditRecorded, whose own direction then applies to Recorded and
+// Seq. AuditEntity sorts by the first entity reference in byte order.
 type AuditQuery struct {
 	Where []AuditCondition
 	Desc  bool
+	Sort  []AuditSort
 	After *AuditCursor
 	Count int
 	Total bool // count every match (AuditPage.Total)
@@ -226,6 +243,9 @@ type AuditQuery struct {
 type AuditCursor struct {
 	Recorded int64 // µs
 	Seq      int64
+	// Keys are the record's values of the query's Sort keys other than
+	// AuditRecorded, in order.
+	Keys []string
 }
 
 // AuditPage is one page of an audit search.

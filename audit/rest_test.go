@@ -444,31 +444,37 @@ func TestAuditEventSearch(t *testing.T) {
 			type ev struct {
 				id, recorded, agent, ref, subtype, action, outcome, typ string
 				entities                                                []string
+				sortKeys                                                map[string]string // by _sort name
 			}
 			var evs []ev
 			for _, m := range all {
 				data, _ := json.Marshal(m)
 				var e struct {
 					ID, Recorded, Action, Outcome string
-					Type                          struct{ Code string }
-					Subtype                       []struct{ Code string }
+					Type                          struct{ System, Code string }
+					Subtype                       []struct{ System, Code string }
 					Agent                         []struct {
 						Who struct {
 							Reference  string
 							Identifier struct{ Value string }
 						}
+						Network struct{ Address string }
 					}
 					Entity []struct{ What struct{ Reference string } }
 				}
 				json.Unmarshal(data, &e)
 				x := ev{id: e.ID, recorded: e.Recorded, agent: e.Agent[0].Who.Identifier.Value, ref: e.Agent[0].Who.Reference,
 					action: e.Action, outcome: e.Outcome, typ: e.Type.Code}
+				x.sortKeys = map[string]string{"altid": x.agent, "agent": x.ref, "action": x.action, "outcome": x.outcome,
+					"type": e.Type.System + "|" + e.Type.Code, "address": e.Agent[0].Network.Address}
 				if len(e.Subtype) > 0 {
 					x.subtype = e.Subtype[0].Code
+					x.sortKeys["subtype"] = e.Subtype[0].System + "|" + e.Subtype[0].Code
 				}
 				for _, en := range e.Entity {
 					x.entities = append(x.entities, en.What.Reference)
 				}
+				x.sortKeys["patient"], x.sortKeys["entity"] = firstRef(x.entities, "Patient/"), firstRef(x.entities, "")
 				evs = append(evs, x)
 			}
 			for i := 1; i < len(evs); i++ {
@@ -587,8 +593,55 @@ func TestAuditEventSearch(t *testing.T) {
 			if len(hist) < len(evs) || hist[len(hist)-1] != evs[0].id {
 				t.Errorf("type history, newest first, has %d entries ending %s; want at least %d ending %s", len(hist), hist[len(hist)-1], len(evs), evs[0].id)
 			}
+			// Sorted by each element, in pages of 2: the order the stored
+			// AuditEvents say, ties by date (evs is in date order).
+			sorts := []string{"altid", "-altid", "agent", "patient", "-patient", "entity", "action", "-action", "subtype",
+				"type", "outcome", "-outcome", "address", "-address", "outcome,-date", "-date,altid", "altid,patient,-date", "-subtype,address"}
+			for _, sortSpec := range sorts {
+				order := make([]int, len(evs))
+				for i := range order {
+					order[i] = i
+				}
+				keys := strings.Split(sortSpec, ",")
+				slices.SortStableFunc(order, func(a, b int) int {
+					dateDesc := false
+					for _, k := range keys {
+						name, desc := strings.CutPrefix(k, "-")
+						c := 0
+						if name == "date" {
+							c, dateDesc = a-b, desc
+						} else {
+							c = strings.Compare(evs[a].sortKeys[name], evs[b].sortKeys[name])
+						}
+						if desc {
+							c = -c
+						}
+						if c != 0 {
+							return c
+						}
+					}
+					if dateDesc {
+						return b - a
+					}
+					return a - b
+				})
+				var want, got []string
+				for _, i := range order {
+					want = append(want, evs[i].id)
+				}
+				for q := "_count=2&_sort=" + sortSpec + "&date=le" + evs[len(evs)-1].recorded; q != ""; {
+					ids, _, next, err := auditBundle(t, svc, "AuditEvent", q)
+					if err != nil || len(got) > 100 {
+						t.Fatalf("_sort=%s: %v", sortSpec, err)
+					}
+					got, q = append(got, ids...), next
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("_sort=%s, pages of 2:\n got %v\nwant %v", sortSpec, got, want)
+				}
+			}
 			// Everything else is a 400 that says what is supported.
-			bad := []string{"name=x", "_include=AuditEvent:agent", "date=ap2025", "date=2025-13", "_sort=outcome", "patient=Observation/1",
+			bad := []string{"name=x", "_include=AuditEvent:agent", "date=ap2025", "date=2025-13", "_sort=name", "_sort=date,-date", "patient=Observation/1",
 				"entity=123", "_cursor=garbage", "_summary=true", "_elements=id", "agent:identifier=urn:other|x", "patient=", "subtype=|read", "outcome:not=0"}
 			for _, q := range bad {
 				_, _, _, err := auditBundle(t, svc, "AuditEvent", q)
@@ -598,7 +651,7 @@ func TestAuditEventSearch(t *testing.T) {
 					t.Errorf("%s: %v does not list the supported parameters", q, err)
 				}
 			}
-			t.Logf("%s: AuditEvent searches checked: %d, rejected with 400: %d", engine, len(cases)+3, len(bad))
+			t.Logf("%s: AuditEvent searches checked: %d, sorts checked: %d, rejected with 400: %d", engine, len(cases)+3, len(sorts), len(bad))
 		})
 	}
 }
@@ -790,4 +843,16 @@ func TestTransactionAudit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstRef is the first of refs starting with prefix, in byte order ("" for
+// none): what _sort=patient (prefix "Patient/") and _sort=entity compare.
+func firstRef(refs []string, prefix string) string {
+	first := ""
+	for _, r := range refs {
+		if r != "" && strings.HasPrefix(r, prefix) && (first == "" || r < first) {
+			first = r
+		}
+	}
+	return first
 }

@@ -369,6 +369,12 @@ func (dialect) Contains(w *sqlsearch.Writer, col, s string) {
 	w.SQL(") > 0")
 }
 
+// JSONText decodes the BYTEA column as JSON (once per row: it serves
+// sorting by a value the audit keeps no column for).
+func (dialect) JSONText(w *sqlsearch.Writer, col string, path ...string) {
+	w.SQL("((convert_from(", col, ", 'UTF8')::jsonb #>> '{", strings.Join(path, ","), "}') COLLATE \"C\")")
+}
+
 func (dialect) StartsWith(w *sqlsearch.Writer, s, col string) {
 	w.SQL("starts_with(")
 	w.Arg(s)

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -46,7 +47,44 @@ func supportedAuditParams() string {
 	for _, p := range auditSearchParams {
 		names = append(names, p.name)
 	}
-	return strings.Join(names, ", ") + "; and _count, _sort=date|-date, _total=accurate, _summary=count"
+	return strings.Join(names, ", ") + "; and _count, _sort (" + strings.Join(auditSortNames, ", ") + ", each optionally with -), _total=accurate, _summary=count"
+}
+
+// auditSortFields are the keys _sort takes on AuditEvent: every element
+// of an audit record (ONC 170.315(d)(3), "sortable by each audit data
+// element"), by its search parameter's name; address is the
+// requestor's network address.
+var auditSortFields = map[string]hale.AuditField{
+	"date": hale.AuditRecorded, "agent": hale.AuditAgentRef, "altid": hale.AuditAgent,
+	"patient": hale.AuditPatient, "entity": hale.AuditEntity, "action": hale.AuditAction,
+	"outcome": hale.AuditOutcome, "type": hale.AuditType, "subtype": hale.AuditSubtype,
+	"address": hale.AuditAddress,
+}
+
+var auditSortNames = []string{"date", "altid", "agent", "patient", "entity", "action", "subtype", "type", "outcome", "address"}
+
+// auditSort reads _sort: comma-separated keys, each optionally with -.
+// Sorting by the date alone is the store's natural order (q.Desc);
+// anything else becomes q.Sort.
+func auditSort(q *hale.AuditQuery, raw string) error {
+	var keys []hale.AuditSort
+	for _, k := range strings.Split(raw, ",") {
+		name, desc := strings.CutPrefix(strings.TrimSpace(k), "-")
+		f, ok := auditSortFields[name]
+		if !ok {
+			return fmt.Errorf("AuditEvent sorts by %s (each optionally with -), not %q", strings.Join(auditSortNames, ", "), k)
+		}
+		if slices.ContainsFunc(keys, func(s hale.AuditSort) bool { return s.Field == f }) {
+			return fmt.Errorf("%s is named twice", name)
+		}
+		keys = append(keys, hale.AuditSort{Field: f, Desc: desc})
+	}
+	if len(keys) == 1 && keys[0].Field == hale.AuditRecorded {
+		q.Desc = keys[0].Desc
+		return nil
+	}
+	q.Sort = keys
+	return nil
 }
 
 // auditEvent routes a read interaction on AuditEvent.
@@ -244,12 +282,8 @@ func (s *Service) auditQuery(req *Request) (*hale.AuditQuery, error) {
 				}
 				switch name {
 				case "_sort":
-					switch raw {
-					case "date":
-					case "-date":
-						q.Desc = true
-					default:
-						return nil, bad("AuditEvent sorts by date or -date only")
+					if err := auditSort(q, raw); err != nil {
+						return nil, bad("%v", err)
 					}
 				case "_total":
 					switch raw {
@@ -356,6 +390,17 @@ func (s *Service) auditQuery(req *Request) (*hale.AuditQuery, error) {
 			q.Where = append(q.Where, c)
 		}
 	}
+	if q.After != nil {
+		texts := 0
+		for _, k := range q.Sort {
+			if k.Field != hale.AuditRecorded {
+				texts++
+			}
+		}
+		if len(q.After.Keys) != texts {
+			return nil, hale.Errorf(hale.KindInvalid, "_cursor: not a paging cursor of this search's sort")
+		}
+	}
 	return q, nil
 }
 
@@ -404,19 +449,35 @@ func auditDateRange(v string) (hale.AuditRange, error) {
 	return hale.AuditRange{}, fmt.Errorf("prefix %q is not supported on AuditEvent date (eq ne lt le gt ge sa eb are)", prefix)
 }
 
-// auditCursor is the _cursor of a next link: "recorded.seq".
+// auditCursor is the _cursor of a next link: "recorded.seq", then, for
+// a sorted search, ".key" for each sort key's value (base64url).
 func auditCursor(c *hale.AuditCursor) string {
-	return strconv.FormatInt(c.Recorded, 10) + "." + strconv.FormatInt(c.Seq, 10)
+	s := strconv.FormatInt(c.Recorded, 10) + "." + strconv.FormatInt(c.Seq, 10)
+	for _, k := range c.Keys {
+		s += "." + base64.RawURLEncoding.EncodeToString([]byte(k))
+	}
+	return s
 }
 
 func parseAuditCursor(v string) (*hale.AuditCursor, error) {
-	at, seq, ok := strings.Cut(v, ".")
+	bad := hale.Errorf(hale.KindInvalid, "_cursor: not a paging cursor this server issued")
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 {
+		return nil, bad
+	}
 	c := &hale.AuditCursor{}
 	var err1, err2 error
-	c.Recorded, err1 = strconv.ParseInt(at, 10, 64)
-	c.Seq, err2 = strconv.ParseInt(seq, 10, 64)
-	if !ok || err1 != nil || err2 != nil || c.Seq < 1 {
-		return nil, hale.Errorf(hale.KindInvalid, "_cursor: not a paging cursor this server issued")
+	c.Recorded, err1 = strconv.ParseInt(parts[0], 10, 64)
+	c.Seq, err2 = strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || c.Seq < 1 {
+		return nil, bad
+	}
+	for _, p := range parts[2:] {
+		k, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil {
+			return nil, bad
+		}
+		c.Keys = append(c.Keys, string(k))
 	}
 	return c, nil
 }
@@ -437,7 +498,8 @@ func auditCapability() obj {
 		{"type", "AuditEvent"},
 		{"documentation", "The audit trail (docs/security.md): written by the server only, append-only and hash-chained. " +
 			"Create, update, patch and delete answer 405. Search supports the parameters listed, each with comma-separated " +
-			"alternatives, _count, _sort=date or -date (default date), _total=accurate and _summary=count; any other " +
+			"alternatives, _count, _sort by date (the default), altid, agent, patient, entity, action, subtype, type, outcome or address " +
+			"(comma-separated keys, each ascending or with - descending; ties by date), _total=accurate and _summary=count; any other " +
 			"parameter answers 400. _include, _revinclude and _elements are not supported."},
 		{"interaction", []any{
 			obj{{"code", "read"}}, obj{{"code", "vread"}}, obj{{"code", "history-instance"}},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,6 +189,20 @@ func (dialect) Contains(w *sqlsearch.Writer, col, s string) {
 	w.SQL("instr(", col, ", ")
 	w.Arg(s)
 	w.SQL(") > 0")
+}
+
+// JSONText reads the BLOB as text: json_extract would take a BLOB for
+// SQLite's binary JSONB.
+func (dialect) JSONText(w *sqlsearch.Writer, col string, path ...string) {
+	p := "$"
+	for _, k := range path {
+		if _, err := strconv.Atoi(k); err == nil {
+			p += "[" + k + "]"
+		} else {
+			p += "." + k
+		}
+	}
+	w.SQL("json_extract(CAST(", col, " AS TEXT), '", p, "')")
 }
 
 // StartsWith compares characters: substr and length count characters

@@ -108,10 +108,26 @@ func SearchAudit(ctx context.Context, d Dialect, query Querier, q *hale.AuditQue
 		if err != nil {
 			return nil, err
 		}
+		nkeys := len(auditTextKeys(q))
+		var keys [][]string // each record's text sort keys
 		err = query(ctx, st, func(scan func(...any) error) error {
-			r, err := ScanAuditRecord(scan)
+			if nkeys == 0 {
+				r, err := ScanAuditRecord(scan)
+				if err == nil {
+					page.Records = append(page.Records, *r)
+				}
+				return err
+			}
+			vals := make([]string, nkeys)
+			r, err := ScanAuditRecord(func(dest ...any) error {
+				for i := range vals {
+					dest = append(dest, &vals[i])
+				}
+				return scan(dest...)
+			})
 			if err == nil {
 				page.Records = append(page.Records, *r)
+				keys = append(keys, vals)
 			}
 			return err
 		})
@@ -122,6 +138,9 @@ func SearchAudit(ctx context.Context, d Dialect, query Querier, q *hale.AuditQue
 			page.Records = page.Records[:q.Count]
 			last := page.Records[q.Count-1]
 			page.Next = &hale.AuditCursor{Recorded: last.Recorded.UnixMicro(), Seq: last.Seq}
+			if nkeys > 0 {
+				page.Next.Keys = keys[q.Count-1]
+			}
 		}
 	}
 	if q.Total || q.Count <= 0 {
@@ -156,6 +175,14 @@ func CompileAudit(d Dialect, q *hale.AuditQuery, count bool) (Statement, error) 
 		w.SQL("SELECT count(*)")
 	} else {
 		w.SQL("SELECT ", AuditColumns)
+		// A sorted page also selects its text keys' values: the next
+		// page's cursor holds those of its last record.
+		for _, k := range auditTextKeys(q) {
+			w.SQL(", ")
+			if err := auditSortExpr(w, "e", k.Field); err != nil {
+				return Statement{}, err
+			}
+		}
 	}
 	if drive >= 0 {
 		key = "x"
@@ -176,6 +203,14 @@ func CompileAudit(d Dialect, q *hale.AuditQuery, count bool) (Statement, error) 
 	if count {
 		return w.statement(), nil
 	}
+	if len(q.Sort) > 0 {
+		if err := auditSorted(w, key, q); err != nil {
+			return Statement{}, err
+		}
+		w.SQL(" LIMIT ")
+		w.Arg(int64(q.Count) + 1)
+		return w.statement(), nil
+	}
 	cmp, dir := ">", ""
 	if q.Desc {
 		cmp, dir = "<", " DESC"
@@ -190,6 +225,130 @@ func CompileAudit(d Dialect, q *hale.AuditQuery, count bool) (Statement, error) 
 	w.SQL(" ORDER BY ", key, ".recorded", dir, ", ", key, ".seq", dir, " LIMIT ")
 	w.Arg(int64(q.Count) + 1)
 	return w.statement(), nil
+}
+
+// auditSortKeys returns q's order as keys: its Sort, then (Recorded,
+// Seq) in the direction of the time (its Sort key, else Desc).
+func auditSortKeys(q *hale.AuditQuery) []hale.AuditSort {
+	keys := slices.Clone(q.Sort)
+	i := slices.IndexFunc(keys, func(k hale.AuditSort) bool { return k.Field == hale.AuditRecorded })
+	if i < 0 {
+		keys = append(keys, hale.AuditSort{Field: hale.AuditRecorded, Desc: q.Desc})
+		i = len(keys) - 1
+	}
+	return append(keys, hale.AuditSort{Field: auditSeq, Desc: keys[i].Desc})
+}
+
+// auditTextKeys are q's Sort keys other than the time.
+func auditTextKeys(q *hale.AuditQuery) []hale.AuditSort {
+	var out []hale.AuditSort
+	for _, k := range q.Sort {
+		if k.Field != hale.AuditRecorded {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// auditSeq is the last key of every order: the write order.
+const auditSeq hale.AuditField = -1
+
+// auditSortExpr writes the SQL value a sort key compares.
+func auditSortExpr(w *Writer, key string, f hale.AuditField) error {
+	switch f {
+	case hale.AuditRecorded:
+		w.SQL(key, ".recorded")
+	case auditSeq:
+		w.SQL(key, ".seq")
+	case hale.AuditPatient, hale.AuditEntity:
+		// The first entity reference (of a patient), by the primary key
+		// (seq, ref) of audit_entity: one index probe per record.
+		w.SQL("COALESCE((SELECT min(y.ref) FROM audit_entity y WHERE y.seq = e.seq AND y.recorded = e.recorded")
+		if f == hale.AuditPatient {
+			w.SQL(" AND y.ref >= 'Patient/' AND y.ref < 'Patient0'")
+		}
+		w.SQL("), '')")
+	case hale.AuditAddress:
+		w.SQL("COALESCE(")
+		w.d.JSONText(w, "e.data", "agent", "0", "network", "address")
+		w.SQL(", '')")
+	default:
+		col, ok := auditColumns[f]
+		if !ok {
+			return &hale.Error{Kind: hale.KindInvalid, Op: "sqlsearch.SearchAudit", Message: fmt.Sprintf("cannot sort by audit field %d", f)}
+		}
+		w.SQL(col)
+	}
+	return nil
+}
+
+// auditSorted writes the rest of a sorted page's statement: the cursor's
+// condition (the rows after it in the order, key by key) and ORDER BY.
+func auditSorted(w *Writer, key string, q *hale.AuditQuery) error {
+	keys := auditSortKeys(q)
+	if a := q.After; a != nil {
+		// The cursor's value of each key: the text keys in order, then
+		// the time and the seq.
+		var vals []any
+		texts := a.Keys
+		for _, k := range keys {
+			switch k.Field {
+			case hale.AuditRecorded:
+				vals = append(vals, a.Recorded)
+			case auditSeq:
+				vals = append(vals, a.Seq)
+			default:
+				if len(texts) == 0 {
+					return &hale.Error{Kind: hale.KindInvalid, Op: "sqlsearch.SearchAudit", Message: "the paging cursor does not fit the sort"}
+				}
+				vals = append(vals, texts[0])
+				texts = texts[1:]
+			}
+		}
+		if len(texts) != 0 {
+			return &hale.Error{Kind: hale.KindInvalid, Op: "sqlsearch.SearchAudit", Message: "the paging cursor does not fit the sort"}
+		}
+		// (k1 after v1) OR (k1 = v1 AND k2 after v2) OR …
+		w.SQL(" AND (")
+		for i := range keys {
+			if i > 0 {
+				w.SQL(" OR ")
+			}
+			w.SQL("(")
+			for j := 0; j < i; j++ {
+				if err := auditSortExpr(w, key, keys[j].Field); err != nil {
+					return err
+				}
+				w.SQL(" = ")
+				w.Arg(vals[j])
+				w.SQL(" AND ")
+			}
+			if err := auditSortExpr(w, key, keys[i].Field); err != nil {
+				return err
+			}
+			if keys[i].Desc {
+				w.SQL(" < ")
+			} else {
+				w.SQL(" > ")
+			}
+			w.Arg(vals[i])
+			w.SQL(")")
+		}
+		w.SQL(")")
+	}
+	w.SQL(" ORDER BY ")
+	for i, k := range keys {
+		if i > 0 {
+			w.SQL(", ")
+		}
+		if err := auditSortExpr(w, key, k.Field); err != nil {
+			return err
+		}
+		if k.Desc {
+			w.SQL(" DESC")
+		}
+	}
+	return nil
 }
 
 // auditColumns are the audit_event columns of the exact-match fields.

@@ -43,6 +43,10 @@ type Dialect interface {
 	Contains(w *Writer, col, s string)
 	// StartsWith writes "the bound value s starts with col".
 	StartsWith(w *Writer, s, col string)
+	// JSONText writes the text at path (object keys and array indexes,
+	// from code) in the JSON document of column col, NULL when absent,
+	// compared byte by byte.
+	JSONText(w *Writer, col string, path ...string)
 }
 
 // Writer accumulates one SQL statement and its arguments, in text
