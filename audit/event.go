@@ -92,7 +92,9 @@ func restEvent(a *hale.Access) *Event {
 		e.Subtype = [2]string{sysInteraction, "operation"}
 	case a.Interaction == "export":
 		e.Type, e.Display, action = [2]string{sysDICOM, "110106"}, "Export", "E"
-	case a.Interaction == "export-file":
+	case a.Interaction == "export-file" || a.Interaction == "download":
+		// A bulk export file or a document downloaded from the app: a
+		// copy of the record leaves Hale (DICOM 110106 Export).
 		e.Type, e.Display, action = [2]string{sysDICOM, "110106"}, "Export", "R"
 	default:
 		e.Subtype, action = [2]string{sysInteraction, "operation"}, "E"

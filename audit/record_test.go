@@ -36,8 +36,9 @@ func TestRecordJSON(t *testing.T) {
 		"internal":  restEvent(&hale.Access{Interaction: "read", Type: "Patient", ID: "p3", Err: errors.New("disk on fire"), Time: at}),
 		"many":      restEvent(&hale.Access{Interaction: "search-system", Patients: []string{"p1", "p2", "p1"}, Time: at}),
 		"export":    restEvent(&hale.Access{Interaction: "export", Query: "_type=Patient", Patients: []string{"p1"}, Time: at}),
+		"download":  restEvent(&hale.Access{Interaction: "download", Type: "DocumentReference", ID: "d1", Patients: []string{"p1"}, Time: at}),
 		"operation": restEvent(&hale.Access{Interaction: "everything", Type: "Patient", ID: "p1", Patients: []string{"p1"}, Time: at}),
-		"login":     {Type: [2]string{sysDICOM, "110114"}, Display: "User Authentication", Subtype: [2]string{sysDICOM, "110122"}, Action: "E", Time: at},
+		"login":     {Type: [2]string{sysDICOM, "110114"}, Display: "User Authentication", Subtype: [2]string{sysDICOM, "110122"}, Action: "E", Time: at, Target: [2]string{SystemPrincipal, "user/u2"}},
 		"privilege": {Type: [2]string{sysDICOM, "110136"}, Display: "Security Roles Changed", Action: "U", Time: at, Detail: "role nurse → physician", Target: [2]string{SystemPrincipal, "user/u2"}},
 		"btg":       {Type: [2]string{sysDICOM, "110113"}, Display: "Security Alert", Action: "E", Time: at, Detail: "break-the-glass: ED", Patients: []string{"p9"}, Purposes: []string{"BTG", "ETREAT"}},
 	}

@@ -140,13 +140,15 @@ func (r *Recorder) Record(ctx context.Context, e *Event) error {
 
 // Login records a login attempt (DICOM 110114 User Authentication, 110122
 // Login): who is the account as far as it is known (for a failure, Name is
-// the user name tried and Subject may be empty), err why it failed.
+// the user name tried and Subject may be empty), err why it failed. The
+// account is also the event's object (entity, role 13).
 func (r *Recorder) Login(ctx context.Context, who hale.Principal, err error) error {
 	if who.Subject == "" {
 		who.Subject = "unknown:" + who.Name
 	}
 	return r.Record(ctx, &Event{Type: [2]string{sysDICOM, "110114"}, Display: "User Authentication",
-		Subtype: [2]string{sysDICOM, "110122"}, Action: "E", Err: err, Who: &who})
+		Subtype: [2]string{sysDICOM, "110122"}, Action: "E", Err: err, Who: &who,
+		Target: [2]string{SystemPrincipal, who.Subject}})
 }
 
 // Logout records the end of a session (DICOM 110123 Logout).

@@ -126,6 +126,70 @@ func (s *Service) AddUser(ctx context.Context, nu NewUser) (*Created, error) {
 		s.rec.DeleteRecord(ctx, kindUsername, normUsername(u.Username), 0)
 		return nil, err
 	}
+	// A new account is a grant of privileges (45 CFR 170.210(e)(1):
+	// changes to user privileges are audited).
+	s.accountChange(ctx, "user/"+u.ID, fmt.Sprintf("account %s created: role %s%s", u.Username, u.Role, orgList(u.Organizations)))
+	return out, nil
+}
+
+func orgList(orgs []string) string {
+	if len(orgs) == 0 {
+		return ", no organization"
+	}
+	return ", organizations " + strings.Join(orgs, " ")
+}
+
+// SetRole changes an account's role and, when orgs is not nil, its
+// organizations (whose patients the role applies to). It takes effect at
+// the user's next request, in every session and app token: the caller is
+// read from the account each time. A role that needs a second factor gets
+// one when the account has none: the returned Created then carries the
+// provisioning URI (shown once). The change is recorded with the audit
+// (AccountAudit.PermissionChange) as made by the context's principal.
+// Errors: KindInvalid for an unknown role, a bad organization id, or a
+// change into or out of the patient role (a patient's account is tied to
+// their Patient record: make a new account); KindNotFound.
+func (s *Service) SetRole(ctx context.Context, userID string, role hale.Role, orgs []string) (*Created, error) {
+	const op = "auth.SetRole"
+	if !slices.Contains(hale.Roles, role) {
+		return nil, invalid(op, "role %q: expected one of %v", role, hale.Roles)
+	}
+	for _, o := range orgs {
+		if !fhirIDRE.MatchString(o) {
+			return nil, invalid(op, "organization %q: not a FHIR id", o)
+		}
+	}
+	var before User
+	out := &Created{}
+	u, err := s.updateUser(ctx, userID, func(u *User) error {
+		before = *u
+		if (u.Role == hale.RolePatient) != (role == hale.RolePatient) {
+			return invalid(op, "a %s account cannot become a %s account: create a new account", u.Role, role)
+		}
+		u.Role = role
+		if orgs != nil {
+			u.Organizations = slices.Clone(orgs)
+		}
+		out.ProvisioningURI = ""
+		if s.MFARequired(role) && len(u.TOTPSealed) == 0 && !u.DemoNoMFA {
+			seed := newTOTPSecret()
+			u.TOTPSealed = s.seal.Seal(seed, kindUser+"/"+u.ID+"/totp")
+			out.ProvisioningURI = provisioningURI("Hale", u.Username, seed)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.User = u
+	detail := fmt.Sprintf("role %s → %s", before.Role, u.Role)
+	if !slices.Equal(before.Organizations, u.Organizations) {
+		detail += fmt.Sprintf("; organizations [%s] → [%s]", strings.Join(before.Organizations, " "), strings.Join(u.Organizations, " "))
+	}
+	if out.ProvisioningURI != "" {
+		detail += "; one-time-code enrolment issued"
+	}
+	s.accountChange(ctx, "user/"+u.ID, detail)
 	return out, nil
 }
 
@@ -202,6 +266,9 @@ func (s *Service) SetDisabled(ctx context.Context, userID string, disabled bool)
 		u.Disabled = disabled
 		return nil
 	})
+	if err == nil {
+		s.accountChange(ctx, "user/"+userID, map[bool]string{true: "account disabled", false: "account enabled"}[disabled])
+	}
 	return err
 }
 

@@ -473,3 +473,59 @@ func TestLoginEndpoint(t *testing.T) {
 		t.Errorf("20 token requests with burst 5: %d limited (Retry-After %q), want 15 and 1", limited, retry)
 	}
 }
+
+// TestSetRole: a role change takes effect at the user's next request, a
+// role that needs a second factor gets one (and then the login asks for
+// it), a change into or out of the patient role is refused, and creating
+// the account, each change and disabling it are recorded as permission
+// changes.
+func TestSetRole(t *testing.T) {
+	engines(t, func(t *testing.T, st hale.Store) {
+		e := newEnv(t, st)
+		fa := &accountAudit{}
+		e.svc.opts.Audit = fa
+		ctx := context.Background()
+		n := addUser(t, e, "nurseroles", hale.RoleNurse)
+		sess, err := e.svc.Login(ctx, "nurseroles", pw, "", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.SetRole(ctx, n.User.ID, hale.RoleFrontDesk, []string{"org1", "org2"}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.svc.SessionPrincipal(ctx, sess.ID, "192.0.2.1")
+		if err != nil || p.Role != hale.RoleFrontDesk || len(p.Organizations) != 2 {
+			t.Fatalf("after the change the session is %+v, %v; want front-desk in org1 and org2", p, err)
+		}
+		c, err := e.svc.SetRole(ctx, n.User.ID, hale.RolePhysician, nil)
+		if err != nil || c.ProvisioningURI == "" || len(c.User.Organizations) != 2 {
+			t.Fatalf("to physician: %+v, %v; want a one-time-code enrolment and the organizations kept", c, err)
+		}
+		if _, err := e.svc.Login(ctx, "nurseroles", pw, "", "192.0.2.1"); !errors.Is(err, ErrSecondFactor) {
+			t.Errorf("a physician's login without a code: %v, want ErrSecondFactor", err)
+		}
+		if _, err := e.svc.SetRole(ctx, n.User.ID, hale.RolePatient, nil); !hale.IsKind(err, hale.KindInvalid) {
+			t.Errorf("staff → patient: %v, want invalid", err)
+		}
+		if _, err := e.svc.SetRole(ctx, n.User.ID, "surgeon", nil); !hale.IsKind(err, hale.KindInvalid) {
+			t.Errorf("an unknown role: %v, want invalid", err)
+		}
+		if _, err := e.svc.SetRole(ctx, "nobody", hale.RoleNurse, nil); !hale.IsKind(err, hale.KindNotFound) {
+			t.Errorf("an unknown user: %v, want not found", err)
+		}
+		if err := e.svc.SetDisabled(ctx, n.User.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		fa.mu.Lock()
+		defer fa.mu.Unlock()
+		want := []string{
+			"user/" + n.User.ID + " account nurseroles created: role nurse, organizations org1",
+			"user/" + n.User.ID + " role nurse → frontdesk; organizations [org1] → [org1 org2]",
+			"user/" + n.User.ID + " role frontdesk → physician; one-time-code enrolment issued",
+			"user/" + n.User.ID + " account disabled",
+		}
+		if fmt.Sprint(fa.changes) != fmt.Sprint(want) {
+			t.Errorf("permission changes audited:\n got %q\nwant %q", fa.changes, want)
+		}
+	})
+}

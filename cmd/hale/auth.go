@@ -11,10 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/audit"
 	"github.com/hale-ehr/hale/auth"
 	"github.com/hale-ehr/hale/internal/clientauth"
+	"github.com/hale-ehr/hale/rest"
 )
 
 // authService builds the auth service on store with cfg's secret key and
@@ -126,14 +129,26 @@ base_url setting (HALE_BASE_URL), else http(s)://ADDR from the addr setting.
 The user's one-time-code enrolment (if any) is kept.
 `
 
-// userCommand implements `hale user add` and `hale user reset`.
+const userRoleUsage = `Usage: hale user role --username NAME --role ROLE [--organization ID]… [--data DIR | --database URL]
+
+Changes a user's role and, with --organization (repeatable), the organizations whose patients
+the role applies to (without it they are kept). It takes effect at the user's next request.
+A role that must use a one-time code gets one if the account has none: the command prints the
+otpauth:// URI to enrol (shown once). An account cannot move into or out of the patient role.
+`
+
+// userCommand implements `hale user add`, `hale user role` and `hale
+// user reset`.
 func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "reset" {
 		return userResetCommand(ctx, args[1:], getenv, stdout)
 	}
+	if len(args) > 0 && args[0] == "role" {
+		return userRoleCommand(ctx, args[1:], getenv, stdout)
+	}
 	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprint(stdout, userUsage+"\n"+userResetUsage)
-		return errors.New("hale user: expected \"add\" or \"reset\"")
+		fmt.Fprint(stdout, userUsage+"\n"+userRoleUsage+"\n"+userResetUsage)
+		return errors.New("hale user: expected \"add\", \"role\" or \"reset\"")
 	}
 	fs := flag.NewFlagSet("hale user add", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -172,7 +187,12 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer store.Close()
-	svc, err := authService(ctx, cfg, store, "")
+	ctx, rec, err := operatorAudit(ctx, cfg, store, "hale user", getenv)
+	if err != nil {
+		return err
+	}
+	defer closeRecorder(rec)
+	svc, err := authService(ctx, cfg, store, "", func(o *auth.Options) { o.Audit = rec })
 	if err != nil {
 		return err
 	}
@@ -182,6 +202,94 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	fmt.Fprintf(stdout, "user %s created: id %s, role %s\n", c.User.Username, c.User.ID, c.User.Role)
+	if c.ProvisioningURI != "" {
+		fmt.Fprintf(stdout, "this role logs in with a one-time code; enrol this URI in an authenticator app (shown once):\n%s\n", c.ProvisioningURI)
+	}
+	return nil
+}
+
+// operatorAudit starts the audit recorder of a command that changes
+// accounts on the data folder or database (docs/security.md, "Audit
+// trail"): its changes are recorded as made by the operator's command,
+// from this host. closeRecorder writes what is queued.
+func operatorAudit(ctx context.Context, cfg Config, store hale.Store, command string, getenv func(string) string) (context.Context, *audit.Recorder, error) {
+	rec, err := newAuditRecorder(cfg, store, rest.NewService(store), discardLogger())
+	if err != nil {
+		return ctx, nil, err
+	}
+	go rec.Run()
+	user := getenv("USER")
+	if user == "" {
+		user = "operator"
+	}
+	ctx = hale.WithPrincipal(ctx, &hale.Principal{Subject: "system/hale-cli", Name: command + " (" + user + ")",
+		Role: hale.RoleSystem, Address: "local"})
+	return ctx, rec, nil
+}
+
+func closeRecorder(rec *audit.Recorder) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec.Close(ctx)
+}
+
+// userRoleCommand implements `hale user role` (auth.Service.SetRole).
+func userRoleCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hale user role", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	username := fs.String("username", "", "")
+	role := fs.String("role", "", "")
+	var orgs listFlag
+	fs.Var(&orgs, "organization", "")
+	own, storeArgs, err := splitFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, userRoleUsage)
+		return err
+	}
+	if err == nil {
+		err = fs.Parse(own)
+	}
+	if err != nil {
+		return fmt.Errorf("hale user role: %v", err)
+	}
+	if *username == "" || *role == "" {
+		fmt.Fprint(stdout, userRoleUsage)
+		return errors.New("hale user role: --username and --role are required")
+	}
+	cfg, err := LoadConfig("hale user role", storeArgs, getenv)
+	if err != nil {
+		return err
+	}
+	store, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx, rec, err := operatorAudit(ctx, cfg, store, "hale user role", getenv)
+	if err != nil {
+		return err
+	}
+	defer closeRecorder(rec)
+	svc, err := authService(ctx, cfg, store, "", func(o *auth.Options) { o.Audit = rec })
+	if err != nil {
+		return err
+	}
+	u, err := svc.UserByName(ctx, *username)
+	if hale.IsKind(err, hale.KindNotFound) {
+		return fmt.Errorf("hale user role: there is no user %q", *username)
+	}
+	if err != nil {
+		return err
+	}
+	var set []string // nil keeps the organizations
+	if len(orgs) > 0 {
+		set = orgs
+	}
+	c, err := svc.SetRole(ctx, u.ID, hale.Role(*role), set)
+	if err != nil {
+		return fmt.Errorf("hale user role: %w", err)
+	}
+	fmt.Fprintf(stdout, "user %s: role %s, organizations %s\n", c.User.Username, c.User.Role, strings.Join(c.User.Organizations, " "))
 	if c.ProvisioningURI != "" {
 		fmt.Fprintf(stdout, "this role logs in with a one-time code; enrol this URI in an authenticator app (shown once):\n%s\n", c.ProvisioningURI)
 	}

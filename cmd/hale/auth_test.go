@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/audit"
 	"github.com/hale-ehr/hale/auth"
 	"github.com/hale-ehr/hale/postgres/pgtest"
@@ -129,6 +131,41 @@ func TestUserAndClientAdd(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(dir, "secret.key")); err != nil {
 				t.Errorf("secret.key: %v", err)
+			}
+
+			// hale user role: the server sees the new role at once, and
+			// the audit trail has each account created and the change,
+			// by the operator's command.
+			out.Reset()
+			args = append([]string{"role", "--username", "nurse1", "--role", "frontdesk", "--organization", "org2"}, storeArgs...)
+			if err := userCommand(ctx, args, getenv, nil, &out); err != nil || !strings.Contains(out.String(), "user nurse1: role frontdesk, organizations org2") {
+				t.Fatalf("user role: %v %s", err, out.String())
+			}
+			if u, err := svc.UserByName(ctx, "nurse1"); err != nil || u.Role != hale.RoleFrontDesk || !slices.Equal(u.Organizations, []string{"org2"}) {
+				t.Fatalf("after user role: %+v %v", u, err)
+			}
+			for _, bad := range [][]string{{"role", "--username", "nurse1", "--role", "surgeon"}, {"role", "--username", "nobody", "--role", "nurse"},
+				{"role", "--username", "nurse1", "--role", "patient"}, {"role", "--role", "nurse"}} {
+				if err := userCommand(ctx, append(bad, storeArgs...), getenv, nil, &out); err == nil {
+					t.Errorf("accepted: %v", bad)
+				}
+			}
+			var changes []string
+			err = server.View(ctx, func(r hale.Reader) error {
+				page, err := r.(hale.AuditReader).SearchAudit(ctx, &hale.AuditQuery{Count: 100,
+					Where: []hale.AuditCondition{{Field: hale.AuditType, Values: []string{"110136"}}}})
+				if err != nil {
+					return err
+				}
+				for _, rec := range page.Records {
+					if rec.Agent == "system/hale-cli" {
+						changes = append(changes, string(rec.Data))
+					}
+				}
+				return nil
+			})
+			if err != nil || len(changes) != 3 || !strings.Contains(changes[2], "role nurse → frontdesk; organizations [] → [org2]") {
+				t.Errorf("permission changes in the audit trail: %d, %v; want 3, the last the role change:\n%s", len(changes), err, strings.Join(changes, "\n"))
 			}
 		})
 	}

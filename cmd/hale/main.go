@@ -38,6 +38,8 @@ Usage:
                        recompute the search index (after adding SearchParameters)
   hale user add --username NAME --role ROLE --password-stdin [--organization ID] [--fhir-user Practitioner/ID]
                        create a user account (prints the TOTP enrolment URI for admins and physicians)
+  hale user role --username NAME --role ROLE [--organization ID]
+                       change a user's role (and organizations); recorded in the audit trail
   hale user reset --username NAME [--base URL]
                        print a one-time password-reset link (<base>/app/reset?code=…, 24 h)
   hale client add --name NAME --scope SCOPES (--jwks FILE | --new-key FILE | --public) [--redirect-uri URI]…
