@@ -30,7 +30,7 @@ func TestOfficialExamples(t *testing.T) {
 	dir := sharedDir(t, "testdata/fhir-examples/r4-core-4.0.1")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	engines(t, func(t *testing.T, c *client) {
-		total, accepted, invalid, refused := 0, 0, 0, 0
+		total, accepted, invalid, refused, badHash := 0, 0, 0, 0, 0
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
@@ -62,11 +62,17 @@ func TestOfficialExamples(t *testing.T) {
 				continue
 			}
 			r := c.do("POST", "/"+typ, data)
+			if r.status == 400 && strings.Contains(string(r.raw), "attachment's hash") {
+				// DiagnosticReport-example-pgx: its presentedForm's hash is
+				// not the SHA-1 of its data (docs/security.md, "Integrity").
+				badHash++
+				continue
+			}
 			if r.status != 201 {
 				t.Errorf("%s: create answered %d: %.300s", filepath.Base(f), r.status, r.raw)
 				continue
 			}
-			g := c.do("GET", "/"+typ+"/"+str(r.body["id"]), nil)
+			g := c.do("GET", "/"+typ+"/"+str(r.body["id"]), nil, "Accept: application/fhir+json") // a Binary's content otherwise
 			back, err := fhir.Decode(g.raw)
 			if err != nil {
 				t.Fatal(err)
@@ -79,9 +85,9 @@ func TestOfficialExamples(t *testing.T) {
 			}
 			accepted++
 		}
-		t.Logf("official R4 examples: %d accepted by create and read back identical / %d total (%d rejected as invalid by validation, %d AuditEvents refused with 405)", accepted, total, invalid, refused)
-		if total < 700 || accepted+invalid+refused != total {
-			t.Errorf("examples: %d accepted + %d invalid + %d refused != %d total", accepted, invalid, refused, total)
+		t.Logf("official R4 examples: %d accepted by create and read back identical / %d total (%d rejected as invalid by validation, %d AuditEvents refused with 405, %d with an attachment hash that does not match its data refused with 400)", accepted, total, invalid, refused, badHash)
+		if total < 700 || accepted+invalid+refused+badHash != total || badHash > 1 {
+			t.Errorf("examples: %d accepted + %d invalid + %d refused + %d bad hash != %d total", accepted, invalid, refused, badHash, total)
 		}
 	})
 }

@@ -92,15 +92,20 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix string, f *format) (*Request, error) {
 	query := r.URL.Query()
 	f.pretty = query.Get("_pretty") == "true"
-	xmlOut, err := negotiate(r, query)
-	if err != nil {
-		return nil, err
-	}
-	f.xml = xmlOut
 	req := &Request{Method: r.Method, Query: query, RawQuery: r.URL.RawQuery, Base: s.base(r, prefix)}
 	path := strings.Trim(strings.TrimPrefix(r.URL.Path, prefix), "/")
-	if err := route(req, path); err != nil {
+	routeErr := route(req, path)
+	// A Binary read as its content answers in its own type (binary.go);
+	// a Binary written from its content may be sent with any Accept.
+	req.native = routeErr == nil && nativeBinaryRead(r, req, query)
+	nativeWrite := routeErr == nil && req.Type == "Binary" && (r.Method == "POST" || r.Method == "PUT")
+	xmlOut, err := negotiate(r, query)
+	if err != nil && !req.native && !nativeWrite {
 		return nil, err
+	}
+	f.xml = xmlOut && err == nil
+	if routeErr != nil {
+		return nil, routeErr
 	}
 	req.IfMatch = r.Header.Get("If-Match")
 	req.IfNoneMatch = r.Header.Get("If-None-Match")
@@ -138,7 +143,16 @@ func (s *Service) parseHTTP(w http.ResponseWriter, r *http.Request, prefix strin
 		}
 		return nil, hale.Errorf(hale.KindInvalid, "could not read the request body: %v", err)
 	}
+	// The sender's digest of the body, if any, must match what arrived
+	// (digest.go): before anything is decoded or stored.
+	if err := VerifyDigests(r.Header, body); err != nil {
+		return nil, err
+	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if res, err := nativeBinaryWrite(r, req, mt, body); err != nil || res != nil {
+		req.Resource = res
+		return req, err
+	}
 	switch {
 	case r.Method == "POST" && req.Op == "_search":
 		if mt != "application/x-www-form-urlencoded" {
@@ -312,11 +326,16 @@ func (s *Service) writeResponse(w http.ResponseWriter, r *http.Request, req *Req
 		w.WriteHeader(resp.Status)
 		return
 	}
+	if req.native && resp.Status == http.StatusOK {
+		s.writeNativeBinary(w, r, resp)
+		return
+	}
 	body, err := encodeBody(content, f)
 	if err != nil {
 		s.writeError(w, r, &hale.Error{Kind: hale.KindInternal, Op: "rest.encode", Err: err}, f)
 		return
 	}
+	setDigests(w, r, body, false)
 	h.Set("Content-Type", f.contentType())
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.Status)

@@ -123,6 +123,9 @@ type Request struct {
 	// transaction began (prevalidate), so decodeResource need not check
 	// it again while holding the write lock.
 	validated bool
+	// native: a Binary read over HTTP answered with its content rather
+	// than as FHIR (binary.go).
+	native bool
 
 	IfMatch, IfNoneMatch, IfNoneExist string
 	IfModifiedSince                   time.Time

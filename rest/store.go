@@ -99,6 +99,9 @@ func validateResource(res map[string]any) error {
 	if issues := invariant.Check(context.Background(), res); len(issues) > 0 {
 		return &hale.Error{Kind: hale.KindUnprocessable, Op: "validate", Message: issues[0].Diagnostics, Issues: issues}
 	}
+	if err := checkAttachmentHashes(res); err != nil {
+		return err
+	}
 	if res["resourceType"] == "SearchParameter" && res["status"] == "active" {
 		// An active SearchParameter becomes searchable: refuse one Hale
 		// cannot index rather than ignore it silently.
