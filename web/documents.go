@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/rest"
 )
 
 // Documents and consents in the chart.
@@ -232,7 +235,12 @@ func (a *App) postDocument(w http.ResponseWriter, r *http.Request, u *user) {
 
 // serveDocumentContent sends a document's bytes: the content type they
 // really are (else application/octet-stream), inline only for a PDF or
-// an image and as an attachment with ?download, and a sandbox CSP.
+// an image and as an attachment with ?download, and a sandbox CSP. The
+// bytes must still match the hash recorded at upload, and go out with
+// their SHA-256 (Repr-Digest, RFC 9530) for the browser's side to check
+// (docs/security.md, "Integrity of exchanged documents"). A download is
+// a copy leaving Hale: recorded in the audit trail as an export, besides
+// the read of the DocumentReference.
 func (a *App) serveDocumentContent(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx, cancel := deadline(r.Context())
 	defer cancel()
@@ -253,10 +261,23 @@ func (a *App) serveDocumentContent(w http.ResponseWriter, r *http.Request, u *us
 		return
 	}
 	att := obj(d, "content", "0", "attachment")
+	if h := str(att, "hash"); h != "" {
+		if sum := sha1.Sum(data); h != base64.StdEncoding.EncodeToString(sum[:]) {
+			a.errorPage(w, r, u, http.StatusConflict, "This document's content no longer matches the fingerprint recorded when it was uploaded, so it was not sent. Tell the administrator.")
+			return
+		}
+	}
+	_, download := r.URL.Query()["download"]
+	if download && a.fhir.Audit != nil {
+		if err := a.fhir.Audit.Audit(ctx, &hale.Access{Interaction: "download", Type: "DocumentReference", ID: did, Patients: []string{id}}); err != nil {
+			a.errorPage(w, r, u, 0, "", err)
+			return
+		}
+	}
 	ct, disp := "application/octet-stream", "attachment"
 	if sniffed := http.DetectContentType(data); slices.Contains(uploadTypes, sniffed) && sniffed == str(att, "contentType") {
 		ct = sniffed
-		if _, dl := r.URL.Query()["download"]; !dl {
+		if !download {
 			disp = "inline"
 		}
 	}
@@ -269,6 +290,8 @@ func (a *App) serveDocumentContent(w http.ResponseWriter, r *http.Request, u *us
 		csp += "; sandbox"
 	}
 	h.Set("Content-Security-Policy", csp)
+	h.Set("Repr-Digest", rest.DigestValue(data))
+	h.Set("Content-Digest", rest.DigestValue(data))
 	h.Set("Content-Length", fmt.Sprint(len(data)))
 	w.Write(data)
 }
