@@ -146,6 +146,13 @@ func (r *Recorder) Login(ctx context.Context, who hale.Principal, err error) err
 	if who.Subject == "" {
 		who.Subject = "unknown:" + who.Name
 	}
+	var he *hale.Error
+	if err != nil && !errors.As(err, &he) {
+		// auth's refusals (wrong credentials, a lockout) are plain
+		// errors: the login was refused (outcome 4), the server did not
+		// fail (8, which only a hale.Error of kind internal means).
+		err = &hale.Error{Kind: hale.KindUnauthorized, Op: "auth.Login", Message: err.Error(), Err: err}
+	}
 	return r.Record(ctx, &Event{Type: [2]string{sysDICOM, "110114"}, Display: "User Authentication",
 		Subtype: [2]string{sysDICOM, "110122"}, Action: "E", Err: err, Who: &who,
 		Target: [2]string{SystemPrincipal, who.Subject}})

@@ -33,7 +33,9 @@ func (s *Service) auditWrite(ctx context.Context, tx hale.Tx, v *hale.Version, i
 	interaction := writeInteraction[v.Method]
 	if log, ok := ctx.Value(bundleLogKey{}).(*bundleLog); ok {
 		w := *v
-		w.Data = nil // the index says whose it is; the bytes are not needed
+		if idx != nil {
+			w.Data = nil // the index says whose it is; the bytes are not needed
+		}
 		log.writes = append(log.writes, loggedWrite{interaction: interaction, v: w, idx: idx})
 		return nil
 	}

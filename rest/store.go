@@ -157,7 +157,11 @@ func (s *Service) remove(ctx context.Context, tx hale.Tx, prev *hale.Version) (*
 	if err := tx.Put(ctx, v, nil); err != nil {
 		return nil, err
 	}
-	return v, s.auditWrite(ctx, tx, v, nil)
+	// The record names the patient the resource belonged to, which its
+	// last version says (a delete has no content of its own).
+	w := *v
+	w.Data = prev.Data
+	return v, s.auditWrite(ctx, tx, &w, nil)
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
