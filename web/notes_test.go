@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -106,7 +107,11 @@ func TestNotes(t *testing.T) {
 	// refuses it, rest/signed.go): the page shows the signed text, no
 	// tampering, and the app still refuses edits.
 	doc["docStatus"] = "preliminary"
-	doc["content"].([]any)[0].(map[string]any)["attachment"].(map[string]any)["data"] = base64.StdEncoding.EncodeToString([]byte("Subjective:\nRewritten later"))
+	rewritten := []byte("Subjective:\nRewritten later")
+	att := doc["content"].([]any)[0].(map[string]any)["attachment"].(map[string]any)
+	att["data"] = base64.StdEncoding.EncodeToString(rewritten)
+	sum := sha1.Sum(rewritten) // a consistent hash: the signature, not the hash check, must refuse it
+	att["hash"] = base64.StdEncoding.EncodeToString(sum[:])
 	b0, _ := json.Marshal(doc)
 	if _, err := e.loader.Do(context.Background(), &rest.Request{Method: "PUT", Type: "DocumentReference", ID: nid, Body: b0}); !hale.IsKind(err, hale.KindUnprocessable) {
 		t.Fatalf("API rewrite of a signed note: %v, want refused (422)", err)
