@@ -2,8 +2,6 @@ package web
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -87,7 +85,7 @@ func TestDocuments(t *testing.T) {
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
 			t.Errorf("headers: %v", resp.Header)
 		}
-		if sum := sha256.Sum256(got); resp.Header.Get("Repr-Digest") != "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":" {
+		if resp.Header.Get("Repr-Digest") != reprDigest(got) {
 			t.Errorf("Repr-Digest %q does not match the bytes", resp.Header.Get("Repr-Digest"))
 		}
 	}
