@@ -329,6 +329,8 @@ var flashes = map[string]string{
 	"order-revoked":    "Order cancelled.",
 	"booked":           "Appointment booked.",
 	"registered":       "Patient registered.",
+	"demographics":     "Demographics saved.",
+	"unchanged":        "Nothing was changed, so nothing was saved.",
 	"rescheduled":      "Appointment rescheduled.",
 	"cancelled":        "Appointment cancelled.",
 	"checked-in":       "Patient checked in.",

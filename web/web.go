@@ -141,6 +141,8 @@ func (a *App) routes() {
 	m.Handle("GET /app/patients/new", a.signedIn(a.serveRegister))
 	m.Handle("POST /app/patients/new", a.signedIn(a.postRegister))
 	m.Handle("GET /app/patients/{id}", a.signedIn(a.serveSummary))
+	m.Handle("GET /app/patients/{id}/demographics", a.signedIn(a.serveDemographics))
+	m.Handle("POST /app/patients/{id}/demographics", a.signedIn(a.postDemographics))
 	m.Handle("GET /app/patients/{id}/vitals", a.signedIn(a.serveVitals))
 	m.Handle("POST /app/patients/{id}/vitals", a.signedIn(a.postVitals))
 	m.Handle("GET /app/patients/{id}/labs", a.signedIn(a.serveLabs))
