@@ -339,6 +339,10 @@ var flashes = map[string]string{
 	"document":         "Document uploaded.",
 	"consent":          "Consent signed and recorded.",
 	"smoking":          "Smoking status recorded.",
+	"immunization":     "Immunization recorded.",
+	"procedure":        "Procedure recorded.",
+	"family":           "Family history recorded.",
+	"consent-revoked":  "Consent revoked.",
 }
 
 // vitalInput is one field of the entry form: its plausible range in the
