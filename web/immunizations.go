@@ -91,14 +91,14 @@ type immForm struct {
 }
 
 type immunizationsView struct {
-	Rows                    []immListRow
-	Form                    immForm
-	Errors                  map[string]string
-	Error                   string
-	Vaccines                []vaccine
-	Reasons, Sites, Routes  []option
-	CanAdd                  bool
-	Today                   string
+	Rows                   []immListRow
+	Form                   immForm
+	Errors                 map[string]string
+	Error                  string
+	Vaccines               []vaccine
+	Reasons, Sites, Routes []option
+	CanAdd                 bool
+	Today                  string
 }
 
 func (a *App) serveImmunizations(w http.ResponseWriter, r *http.Request, u *user) {
