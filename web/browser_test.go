@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,24 +15,17 @@ import (
 // DevTools Protocol), against Hale in-process. They skip without
 // chromium, except with CI=true, where they fail (.ci/run installs it).
 
-// chromium returns the browser's path.
+// chromium returns the browser's path (FindChromium).
 func chromium(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("HALE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	p, err := FindChromium(os.Getenv)
+	if err == nil {
 		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install -y chromium); CI=true requires the browser tests")
+		t.Fatalf("%v; CI=true requires the browser tests", err)
 	}
-	t.Skip("chromium is not installed; the browser tests are skipped (they fail with CI=true)")
+	t.Skipf("%v; the browser tests are skipped (they fail with CI=true)", err)
 	return ""
 }
 

@@ -296,6 +296,9 @@ func formOf(p resource) regForm {
 	f.Phone, f.Mobile, f.Email = str(homePhone(p), "value"), str(mobilePhone(p), "value"), str(emailOf(p), "value")
 	if ad := homeAddress(p); ad != nil {
 		f.Line, f.City, f.State, f.Zip = str(ad, "line", "0"), str(ad, "city"), str(ad, "state"), str(ad, "postalCode")
+		if code, ok := usStates[strings.ToLower(f.State)]; ok {
+			f.State = code
+		}
 	}
 	if c := preferredLanguage(p); c != nil {
 		f.Language = codeOf(get(c, "language"), "urn:ietf:bcp:47")
@@ -740,4 +743,19 @@ func upperIfCode(s string) string {
 		return strings.ToUpper(s)
 	}
 	return s
+}
+
+// usStates are the USPS codes of the states, DC and the territories, by
+// name in lower case: Synthea and other sources write the name, the form
+// shows the code.
+var usStates = map[string]string{
+	"alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA", "colorado": "CO", "connecticut": "CT",
+	"delaware": "DE", "district of columbia": "DC", "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID", "illinois": "IL",
+	"indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA", "maine": "ME", "maryland": "MD",
+	"massachusetts": "MA", "michigan": "MI", "minnesota": "MN", "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE",
+	"nevada": "NV", "new hampshire": "NH", "new jersey": "NJ", "new mexico": "NM", "new york": "NY", "north carolina": "NC",
+	"north dakota": "ND", "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA", "rhode island": "RI",
+	"south carolina": "SC", "south dakota": "SD", "tennessee": "TN", "texas": "TX", "utah": "UT", "vermont": "VT", "virginia": "VA",
+	"washington": "WA", "west virginia": "WV", "wisconsin": "WI", "wyoming": "WY", "puerto rico": "PR", "guam": "GU",
+	"american samoa": "AS", "northern mariana islands": "MP", "u.s. virgin islands": "VI", "virgin islands": "VI",
 }

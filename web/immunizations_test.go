@@ -170,7 +170,7 @@ func TestProcedures(t *testing.T) {
 		t.Errorf("not done: %v", p)
 	}
 	_, page := c.get(base)
-	if !strings.Contains(page, "Procedures ("+itoa(before+3)+")") || !strings.Contains(page, "not-done</span>: Patient declined") {
+	if !strings.Contains(page, "Procedures ("+itoa(before+3)+")") || !strings.Contains(page, "Not done</span>: Patient declined") {
 		t.Error("list after recording")
 	}
 }

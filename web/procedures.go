@@ -40,7 +40,7 @@ var procedureStatuses = []option{{"completed", "Completed"}, {"in-progress", "In
 var partialDate = regexp.MustCompile(`^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
 
 type procRow struct {
-	Date, Text, Code, Category, Status, Reason string
+	Date, Text, Code, Category, Status, StatusText, Reason string
 }
 
 type procForm struct {
@@ -77,6 +77,9 @@ func (a *App) proceduresPage(w http.ResponseWriter, r *http.Request, u *user, v 
 	for _, p := range procs.Matches {
 		row := procRow{Text: conceptText(get(p, "code")), Code: codeOf(get(p, "code"), systemSNOMED), Category: conceptText(get(p, "category")),
 			Status: str(p, "status"), Reason: conceptText(get(p, "statusReason"))}
+		if row.StatusText = optionText(procedureStatuses, row.Status); row.StatusText == "" {
+			row.StatusText = row.Status
+		}
 		switch {
 		case str(p, "performedDateTime") != "":
 			row.Date = a.showDate(str(p, "performedDateTime"))
