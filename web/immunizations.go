@@ -97,6 +97,7 @@ type immunizationsView struct {
 	Error                  string
 	Vaccines               []vaccine
 	Reasons, Sites, Routes []option
+	Givens                 []option
 	CanAdd                 bool
 	Today                  string
 }
@@ -139,6 +140,7 @@ func (a *App) immunizationsPage(w http.ResponseWriter, r *http.Request, u *user,
 		v.Rows = append(v.Rows, row)
 	}
 	v.Vaccines, v.Reasons, v.Sites, v.Routes = vaccines, notGivenReasons, immSites, immRoutes
+	v.Givens = []option{{"here", "Given here"}, {"reported", "Given elsewhere (reported)"}, {"not-done", "Not given"}}
 	v.CanAdd = u.can("Immunization", 'c')
 	v.Today = a.now().In(a.loc).Format(dateFmt)
 	w.WriteHeader(status)
