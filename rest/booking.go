@@ -35,6 +35,9 @@ import (
 //  3. refuse (409, OperationOutcome code business-rule) when one other
 //     than the appointment itself overlaps [start, end).
 //
+// An update is checked only for the practitioners whose time it takes
+// anew (checkBooking).
+//
 // Two concurrent overlapping bookings therefore take turns on the lock
 // and the second sees the first. The refusal names the times, not the
 // other appointment or its patient (the writer may not be allowed to see
@@ -84,10 +87,13 @@ func IsDoubleBooking(err error) bool {
 	return errors.As(err, &d)
 }
 
-// checkBooking refuses res, Appointment/id about to be written, when it
-// holds the time of a practitioner who is already booked then (see the
-// comment above).
-func (s *Service) checkBooking(ctx context.Context, tx hale.Tx, id string, res map[string]any) error {
+// checkBooking refuses res, Appointment/id about to be written as the
+// next version after prev (nil for a new one), when it takes time of a
+// practitioner who is already booked then (see the comment above). Time
+// the previous version already held for the same practitioner is not
+// taken again: checking in, or shortening, an appointment that overlaps
+// one written before this rule existed is not refused.
+func (s *Service) checkBooking(ctx context.Context, tx hale.Tx, id string, res map[string]any, prev *hale.Version) error {
 	status, _ := res["status"].(string)
 	if !HoldsTime(status) {
 		return nil
@@ -96,11 +102,22 @@ func (s *Service) checkBooking(ctx context.Context, tx hale.Tx, id string, res m
 	if !ok {
 		return nil
 	}
+	var old map[string]any
+	if prev != nil && !prev.Deleted {
+		if err := json.Unmarshal(prev.Data, &old); err != nil {
+			return &hale.Error{Kind: hale.KindInternal, Op: opBooking, Err: err}
+		}
+		st, _ := old["status"].(string)
+		os, oe, ok := appointmentTimes(old)
+		if !HoldsTime(st) || !ok || os.After(start) || oe.Before(end) {
+			old = nil // the new version takes time the old one did not hold
+		}
+	}
 	pracs := map[string]int{} // Practitioner id → participant index
 	for i, p := range asList(res["participant"]) {
-		if id, ok := heldPractitioner(p); ok {
-			if _, seen := pracs[id]; !seen {
-				pracs[id] = i
+		if pid, ok := heldPractitioner(p); ok && (old == nil || !holds(old, pid)) {
+			if _, seen := pracs[pid]; !seen {
+				pracs[pid] = i
 			}
 		}
 	}

@@ -1,10 +1,14 @@
 package rest_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/hale-ehr/hale"
 )
 
 // appt is an Appointment of patient pat with practitioner prac from
@@ -142,5 +146,35 @@ func TestDoubleBookingRESTConcurrent(t *testing.T) {
 		if got[201] != n || c.count(t, "Appointment") != n+1 {
 			t.Fatalf("distinct times: statuses %v, %d stored; want all %d", got, c.count(t, "Appointment"), n)
 		}
+	})
+}
+
+// TestDoubleBookingLegacy: appointments that overlapped before the rule
+// (written here straight into the store) can still be checked in or
+// shortened, since that takes no new time; moving one later is checked.
+func TestDoubleBookingLegacy(t *testing.T) {
+	engines(t, func(t *testing.T, c *client) {
+		pat := c.create(t, "Patient", patientJane)
+		prac := c.create(t, "Practitioner", `{"resourceType":"Practitioner","name":[{"family":"Lee"}]}`)
+		c.do("POST", "/Appointment", appt("booked", pat, prac, day+"10:00:00Z", day+"10:30:00Z")).want(t, 201)
+		legacy := appt("booked", pat, prac, day+"10:15:00Z", day+"10:45:00Z")
+		legacy["id"], legacy["meta"] = "legacy-1", map[string]any{"versionId": "1", "lastUpdated": "2031-01-01T00:00:00.000Z"}
+		data, _ := json.Marshal(legacy)
+		err := c.store.Update(t.Context(), func(tx hale.Tx) error {
+			return tx.Put(t.Context(), &hale.Version{Type: "Appointment", ID: "legacy-1", VersionID: 1, Method: "PUT",
+				LastUpdated: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), Data: data}, c.svc.Params.Extract("Appointment", legacy))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := c.do("GET", "/Appointment/legacy-1", nil).want(t, 200).body
+		a["status"] = "checked-in"
+		c.do("PUT", "/Appointment/legacy-1", a).want(t, 200)
+		a = c.do("GET", "/Appointment/legacy-1", nil).want(t, 200).body
+		a["end"] = day + "10:40:00Z"
+		c.do("PUT", "/Appointment/legacy-1", a).want(t, 200)
+		a = c.do("GET", "/Appointment/legacy-1", nil).want(t, 200).body
+		a["start"] = day + "10:05:00Z" // earlier: new time, taken
+		c.do("PUT", "/Appointment/legacy-1", a).want(t, 409)
 	})
 }

@@ -117,7 +117,7 @@ func (s *Service) put(ctx context.Context, tx hale.Tx, typ, id string, res map[s
 		return nil, err
 	}
 	if typ == "Appointment" {
-		if err := s.checkBooking(ctx, tx, id, res); err != nil {
+		if err := s.checkBooking(ctx, tx, id, res, prev); err != nil {
 			return nil, err
 		}
 	}
