@@ -3,6 +3,8 @@ package access
 import (
 	"context"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hale-ehr/hale"
@@ -38,6 +40,79 @@ import (
 // request.
 const maxBases = 1000
 
+// basesTTL is how long a node reuses what the database said about a
+// principal's referrals and consents (the time windows are checked on
+// every request). Writes through the node's own scoped stores clear it
+// at once; another node's writes apply within basesTTL, as for SMART
+// token revocation (auth/cache.go).
+const basesTTL = 250 * time.Millisecond
+
+// basesCache caches candidates per identity.
+type basesCache struct {
+	mu      sync.Mutex
+	gen     uint64 // bumped by every clear
+	entries map[string]basesEntry
+}
+
+type basesEntry struct {
+	at    time.Time // wall clock
+	cands []candidate
+}
+
+func (c *basesCache) get(key string) ([]candidate, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || time.Since(e.at) >= basesTTL {
+		return nil, false
+	}
+	return e.cands, true
+}
+
+func (c *basesCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put keeps cands unless the cache was cleared since gen was read: a
+// lookup that raced with a write must not outlive it.
+func (c *basesCache) put(key string, gen uint64, cands []candidate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.entries == nil {
+		c.entries = map[string]basesEntry{}
+	}
+	if len(c.entries) >= 4096 {
+		for k, e := range c.entries {
+			if time.Since(e.at) >= basesTTL {
+				delete(c.entries, k)
+			}
+		}
+	}
+	c.entries[key] = basesEntry{at: time.Now(), cands: cands}
+}
+
+func (c *basesCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.entries)
+}
+
+// decidesBases reports whether a write of typ can change someone's
+// referrals or consents (or their validity).
+func decidesBases(typ string) bool {
+	switch typ {
+	case "ServiceRequest", "Consent", "PractitionerRole", "Patient":
+		return true
+	}
+	return false
+}
+
 // actors returns the references that name p as performer or actor:
 // their FHIRUser (a Practitioner or PractitionerRole) and their
 // organizations; practitioner is the Practitioner id when FHIRUser is
@@ -55,47 +130,102 @@ func actors(p *hale.Principal) (refs []hale.Value, practitioner string) {
 	return refs, practitioner
 }
 
+// window is when a basis is in force: [lo, hi) in unix microseconds.
+type window struct{ lo, hi int64 }
+
+var always = window{hale.MinTime, hale.MaxTime}
+
+// within narrows w to a date range; ok is false when the range does not
+// parse (the basis is then never in force).
+func (w window) within(lo, hi int64) window { return window{max(w.lo, lo), min(w.hi, hi)} }
+
+// candidate is a referral or consent valid for the principal, in force
+// during when.
+type candidate struct {
+	basis hale.Basis
+	when  window
+}
+
 // bases returns the referrals and consents in force at now that let p
-// reach patients outside p's organizations, read from base without
-// access control.
+// reach patients outside p's organizations. The candidates (what the
+// database says, without the time) are cached for basesTTL per
+// identity (FHIRUser and organizations); a write of a ServiceRequest,
+// Consent, PractitionerRole or Patient through a scoped store of pol
+// clears the cache once it commits (Store.Update), so on this node a
+// revoked referral or withdrawn consent stops granting at the next
+// request, and on another node sharing the database within basesTTL.
 func (pol *Policy) bases(ctx context.Context, base hale.Store, p *hale.Principal, now time.Time) ([]hale.Basis, error) {
-	refs, practitioner := actors(p)
+	refs, _ := actors(p)
 	if len(refs) == 0 || base == nil {
 		return nil, nil
 	}
+	key := identityKey(p)
+	cands, ok := pol.basesCache.get(key)
+	if !ok {
+		gen := pol.basesCache.generation()
+		var err error
+		if cands, err = pol.candidates(ctx, base, p); err != nil {
+			return nil, err
+		}
+		pol.basesCache.put(key, gen, cands)
+	}
+	t := now.UnixMicro()
 	var out []hale.Basis
+	for _, c := range cands {
+		if c.when.lo <= t && t < c.when.hi {
+			out = append(out, c.basis)
+		}
+	}
+	return out, nil
+}
+
+// identityKey is what a principal's candidates depend on.
+func identityKey(p *hale.Principal) string {
+	orgs := slices.Clone(p.Organizations)
+	slices.Sort(orgs)
+	return p.FHIRUser + "|" + strings.Join(orgs, ",")
+}
+
+// candidates reads from base, without access control, the active
+// referrals and consents naming p that are valid bases at some time.
+func (pol *Policy) candidates(ctx context.Context, base hale.Store, p *hale.Principal) ([]candidate, error) {
+	refs, practitioner := actors(p)
+	var out []candidate
 	err := base.View(ctx, func(r hale.Reader) error {
 		sr, ok := r.(hale.Searcher)
 		if !ok {
 			return &hale.Error{Kind: hale.KindInternal, Op: "access.bases", Message: "the store cannot search"}
 		}
-		// Candidates: active ServiceRequests and Consents naming p, in
-		// one query; the rest is checked on each below.
-		names := []hale.Clause{
-			{Param: "performer", Type: hale.TypeReference, Values: refs, Types: []string{"ServiceRequest"}},
-			{Param: "actor", Type: hale.TypeReference, Values: refs, Types: []string{"Consent"}},
-		}
+		// Active ServiceRequests and Consents naming p, each search
+		// driven by the reference index.
 		if practitioner != "" {
-			roles := &hale.Chain{Type: "PractitionerRole", Where: []hale.Clause{ref("practitioner", "Practitioner", practitioner)}}
-			names = append(names,
-				hale.Clause{Param: "performer", Type: hale.TypeReference, Chain: roles, Types: []string{"ServiceRequest"}},
-				hale.Clause{Param: "actor", Type: hale.TypeReference, Chain: roles, Types: []string{"Consent"}})
+			roles, err := sr.Search(ctx, &hale.Query{Types: []string{"PractitionerRole"}, Count: maxBases,
+				Where: []hale.Clause{ref("practitioner", "Practitioner", practitioner)}})
+			if err != nil {
+				return err
+			}
+			for _, v := range roles.Versions {
+				refs = append(refs, hale.Value{TargetType: "PractitionerRole", TargetID: v.ID})
+			}
 		}
-		res, err := sr.Search(ctx, &hale.Query{Types: []string{"Consent", "ServiceRequest"}, Count: maxBases, Where: []hale.Clause{
-			{Param: "status", Type: hale.TypeToken, Values: []hale.Value{{Code: "active"}}},
-			{Or: names},
-		}})
-		if err != nil {
-			return err
+		active := hale.Clause{Param: "status", Type: hale.TypeToken, Values: []hale.Value{{Code: "active"}}}
+		var found []hale.Version
+		for _, q := range []struct{ typ, param string }{{"ServiceRequest", "performer"}, {"Consent", "actor"}} {
+			res, err := sr.Search(ctx, &hale.Query{Types: []string{q.typ}, Count: maxBases, Where: []hale.Clause{
+				{Param: q.param, Type: hale.TypeReference, Values: refs}, active}})
+			if err != nil {
+				return err
+			}
+			found = append(found, res.Versions...)
 		}
-		c := basisCheck{ctx: ctx, r: r, sr: sr, p: p, now: now, orgs: map[string]string{}}
-		for _, v := range res.Versions {
-			b, ok, err := c.check(&v)
+		c := basisCheck{ctx: ctx, r: r, sr: sr, p: p, orgs: map[string]string{}}
+		for _, v := range found {
+			cand, ok, err := c.check(&v)
 			if err != nil {
 				return err
 			}
 			if ok {
-				out = append(out, b)
+				out = append(out, cand)
 			}
 		}
 		return nil
@@ -109,40 +239,37 @@ type basisCheck struct {
 	r   hale.Reader
 	sr  hale.Searcher
 	p   *hale.Principal
-	now time.Time
 	// orgs caches each patient's managing organization id ("" for none
 	// or a patient that does not exist).
 	orgs map[string]string
 }
 
 // check reports whether v, an active ServiceRequest or Consent naming
-// the principal, is a basis in force now for a patient outside the
-// principal's organizations.
-func (c *basisCheck) check(v *hale.Version) (hale.Basis, bool, error) {
+// the principal, is a basis for a patient outside the principal's
+// organizations, and when it is in force.
+func (c *basisCheck) check(v *hale.Version) (candidate, bool, error) {
 	res, err := fhir.Decode(v.Data)
 	if err != nil || res["status"] != "active" {
-		return hale.Basis{}, false, nil
+		return candidate{}, false, nil
 	}
-	b := hale.Basis{Reference: v.Type + "/" + v.ID}
+	b := candidate{basis: hale.Basis{Reference: v.Type + "/" + v.ID}}
 	var patient string
+	var ok bool
 	switch v.Type {
 	case "ServiceRequest":
 		patient = patientOf(res["subject"])
-		if !c.inForceReferral(res) {
-			return b, false, nil
-		}
-		b.Purposes = []string{"TREAT"}
+		b.when, ok = referralWindow(res)
+		b.basis.Purposes = []string{"TREAT"}
 	case "Consent":
 		patient = patientOf(res["patient"])
 		prov, _ := res["provision"].(map[string]any)
-		if prov == nil || prov["type"] != "permit" || !inPeriod(prov["period"], c.now) || hasDeny(prov) {
+		if prov == nil || prov["type"] != "permit" || hasDeny(prov) {
 			return b, false, nil
 		}
-		b.Purposes = purposes(prov["purpose"])
-	default:
-		return b, false, nil
+		b.when, ok = periodWindow(always, prov["period"])
+		b.basis.Purposes = purposes(prov["purpose"])
 	}
-	if patient == "" {
+	if !ok || patient == "" || b.when.lo >= b.when.hi {
 		return b, false, nil
 	}
 	org, err := c.managingOrg(patient)
@@ -158,61 +285,66 @@ func (c *basisCheck) check(v *hale.Version) (hale.Basis, bool, error) {
 			return b, false, err
 		}
 	}
-	b.Patient = patient
+	b.basis.Patient = patient
 	return b, true, nil
 }
 
-// inForceReferral reports whether a referral is in force now: not
-// before authoredOn, within occurrencePeriod, on the day of
-// occurrenceDateTime. A date that does not parse fails it.
-func (c *basisCheck) inForceReferral(res map[string]any) bool {
-	now := c.now.UnixMicro()
+// referralWindow is when a referral is in force: not before authoredOn,
+// within occurrencePeriod, on the day of occurrenceDateTime. ok is false
+// when a date does not parse.
+func referralWindow(res map[string]any) (window, bool) {
+	w := always
 	if s, ok := res["authoredOn"].(string); ok {
 		lo, _, ok := search.DateRange(s)
-		if !ok || now < lo {
-			return false
+		if !ok {
+			return w, false
 		}
+		w = w.within(lo, hale.MaxTime)
 	}
-	if p, ok := res["occurrencePeriod"]; ok && !inPeriod(p, c.now) {
-		return false
+	if p, ok := res["occurrencePeriod"]; ok {
+		if w, ok = periodWindow(w, p); !ok {
+			return w, false
+		}
 	}
 	if s, ok := res["occurrenceDateTime"].(string); ok {
 		if len(s) > 10 {
 			s = s[:10] // the day it names
 		}
 		lo, hi, ok := search.DateRange(s)
-		if !ok || now < lo || now >= hi {
-			return false
+		if !ok {
+			return w, false
 		}
+		w = w.within(lo, hi)
 	}
-	return true
+	return w, true
 }
 
-// inPeriod reports whether now is within a Period (start inclusive, end
-// exclusive at the end of its precision; either may be open). A missing
-// period is always in force; one that does not parse never is.
-func inPeriod(v any, now time.Time) bool {
+// periodWindow narrows w to a Period (start inclusive, end exclusive at
+// the end of its precision; either may be open). A missing period does
+// not narrow; ok is false for one that does not parse.
+func periodWindow(w window, v any) (window, bool) {
 	if v == nil {
-		return true
+		return w, true
 	}
 	p, ok := v.(map[string]any)
 	if !ok {
-		return false
+		return w, false
 	}
-	t := now.UnixMicro()
 	if s, ok := p["start"].(string); ok {
 		lo, _, ok := search.DateRange(s)
-		if !ok || t < lo {
-			return false
+		if !ok {
+			return w, false
 		}
+		w = w.within(lo, hale.MaxTime)
 	}
 	if s, ok := p["end"].(string); ok {
 		_, hi, ok := search.DateRange(s)
-		if !ok || t >= hi {
-			return false
+		if !ok {
+			return w, false
 		}
+		w = w.within(hale.MinTime, hi)
 	}
-	return true
+	return w, true
 }
 
 // hasDeny reports whether a provision has nested deny provisions at any

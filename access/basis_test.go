@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/access"
 	"github.com/hale-ehr/hale/audit"
 )
 
@@ -217,7 +218,7 @@ func TestReferralConsent(t *testing.T) {
 		check("referral completed", "drB", false)
 
 		// A referral to drB's PractitionerRole for 5–10 March.
-		sr2 := w.create("ServiceRequest", withPeriod(referral(A, "Organization/"+w.orgA, "PractitionerRole/"+prB), "2025-03-05", "2025-03-10"))
+		sr2 := w.post("drA", withPeriod(referral(A, "Organization/"+w.orgA, "PractitionerRole/"+prB), "2025-03-05", "2025-03-10"))
 		check("referral not begun", "drB", false)
 		w.clock.advance(5 * 24 * time.Hour) // 6 March
 		check("referral to drB's role, in its period", "drB", true)
@@ -306,8 +307,32 @@ func TestReferralConsent(t *testing.T) {
 		w.setStatus("drA", "Consent", c3, "inactive")
 		check("consent withdrawn (front desk)", "frontdeskB", false)
 
-		fmt.Printf("referrals and consents (%s): access as expected in %d / %d cases; drB's writes on a referral as expected: %d / %d; C's Observations returned: %d; audited under the consent: %d / %d with purposeOfUse\n",
-			w.store.Engine(), right, cases, writesRight, len(writes), leakedC, marked, audited)
+		// Another node sharing the database: it learns of a withdrawn
+		// consent within basesTTL (250 ms).
+		node2 := &access.Policy{Params: w.base.Params, Grants: w.grants, Now: w.clock.Now}
+		c4 := w.post("drA", consent(A, permit("Practitioner/"+w.drB, nil)))
+		bases2 := func() int {
+			s, err := node2.Scope(context.Background(), w.store, w.who["drB"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(s.Bases())
+		}
+		if n := bases2(); n != 1 {
+			t.Fatalf("node 2: drB's bases with a consent: %d", n)
+		}
+		w.setStatus("drA", "Consent", c4, "inactive")
+		start := time.Now()
+		for bases2() != 0 && time.Since(start) < 2*time.Second {
+			time.Sleep(5 * time.Millisecond)
+		}
+		lag := time.Since(start)
+		if lag > time.Second {
+			t.Errorf("node 2 still honours the withdrawn consent after %v", lag)
+		}
+
+		fmt.Printf("referrals and consents (%s): access as expected in %d / %d cases; drB's writes on a referral as expected: %d / %d; C's Observations returned: %d; audited under the consent: %d / %d with purposeOfUse; withdrawal seen by another node after %v\n",
+			w.store.Engine(), right, cases, writesRight, len(writes), leakedC, marked, audited, lag.Round(time.Millisecond))
 	})
 }
 

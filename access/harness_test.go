@@ -460,3 +460,5 @@ func get(v any, path ...any) any {
 }
 
 func sqlitetestOpen(t testing.TB) hale.Store { return sqlitetest.Open(t) }
+
+func pgtestOpen(t testing.TB) hale.Store { return pgtest.Open(t) }

@@ -52,6 +52,13 @@ type Policy struct {
 	// Grants keeps break-the-glass grants; nil: none can be made.
 	Grants Grants
 	Now    hale.Now
+
+	// decoys are, by type, the id of a resource found hidden: what a
+	// read of a missing id evaluates the rule on (store.go, Current).
+	decoys sync.Map
+	// basesCache keeps what the database says of referrals and consents
+	// for basesTTL (basis.go).
+	basesCache basesCache
 }
 
 // NewPolicy returns a Policy with the built-in search parameters, the

@@ -27,6 +27,9 @@ import (
 // see); a Binary written must stand for something the caller may read,
 // so that it is visible after the write.
 
+// noID is an id no resource has (it is not a valid id).
+const noID = "#"
+
 // maxGroupMembers bounds the members checked; a larger Group is hidden.
 const maxGroupMembers = 10000
 
@@ -93,7 +96,10 @@ func (rd *reader) binaryVisible(ctx context.Context, id string, res map[string]a
 	}
 	t, tid, ok := localRef(res["securityContext"])
 	if !ok || t == "Binary" || t == "Group" {
-		return false, nil // a proxy of a proxy is not followed
+		// Nothing to judge by (a proxy of a proxy is not followed), or
+		// no Binary: the same work as for a read of a hidden one.
+		_, err := rd.readable(ctx, "Patient", noID)
+		return false, err
 	}
 	return rd.readable(ctx, t, tid)
 }
