@@ -30,8 +30,10 @@ import (
 //     type deny are not modelled, so such a consent grants nothing here).
 //
 // The bases are looked up for every request (Policy.Scope), in the
-// database, so a referral completed or revoked, or a consent withdrawn,
-// stops granting at the next request on every node. What a basis lets
+// database or, for basesTTL, in this node's cache of it, which the
+// node's own writes clear: a referral completed or revoked, or a consent
+// withdrawn, stops granting at the next request on this node and within
+// basesTTL on the others. What a basis lets
 // the clinician do is decided in policy.go (visibility): read and search
 // P's record as the role allows, create and update what the role allows
 // except what decides who sees P, never delete.
@@ -135,8 +137,7 @@ type window struct{ lo, hi int64 }
 
 var always = window{hale.MinTime, hale.MaxTime}
 
-// within narrows w to a date range; ok is false when the range does not
-// parse (the basis is then never in force).
+// within narrows w to the range [lo, hi).
 func (w window) within(lo, hi int64) window { return window{max(w.lo, lo), min(w.hi, hi)} }
 
 // candidate is a referral or consent valid for the principal, in force
