@@ -45,6 +45,10 @@ type Access struct {
 	// Index is the search index of a written version (Versions[0]), from
 	// which the patient it belongs to is known without decoding it again.
 	Index *Index
+	// Indexes, when there are as many as Versions, are the search indexes
+	// of several written versions (nil for a delete): the writes of one
+	// transaction recorded together.
+	Indexes []*Index
 	// Patients are patient ids the surface knows the access was about
 	// (an export's patients, a compartment); the audit adds those it finds.
 	Patients []string

@@ -186,7 +186,9 @@ type Tx interface {
 // Store is the storage contract every engine (sqlite, postgres)
 // implements and storetest checks.
 type Store interface {
-	// View runs fn in a read-only transaction with a consistent snapshot.
+	// View runs fn in a read-only transaction with a consistent snapshot,
+	// taken no later than fn's first read: nothing committed after it is
+	// seen.
 	View(ctx context.Context, fn func(Reader) error) error
 
 	// Update runs fn in one write transaction: everything fn writes is

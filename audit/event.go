@@ -61,6 +61,10 @@ type Event struct {
 	Detail  string // outcomeDesc on success; the error's message otherwise
 
 	Patients []string // patient ids
+	// Bases are the resources that allowed an access to a patient of
+	// another organization: a referral or a consent ("ServiceRequest/12",
+	// "Consent/7"; hale.Basis).
+	Bases []string
 	// Entities are the resources touched ("Type/id" or
 	// "Type/id/_history/n"), Query the query of a search (as sent).
 	Entities []string
@@ -78,6 +82,7 @@ var interactionAction = map[string]string{
 	"create": "C", "read": "R", "vread": "R", "update": "U", "patch": "U", "delete": "D",
 	"history-instance": "R", "history-type": "R", "history-system": "R",
 	"search-type": "E", "search-system": "E", "search-compartment": "E", "everything": "E",
+	"transaction": "E", "batch": "E",
 }
 
 // restEvent is the Event of one FHIR interaction.
@@ -124,17 +129,28 @@ func patientsOf(reg *search.Registry, a *hale.Access) []string {
 			out = append(out, id)
 		}
 	}
-	if a.Index != nil && len(a.Versions) == 1 {
-		v := a.Versions[0]
+	fromIndex := func(v hale.Version, idx *hale.Index) {
 		if v.Type == "Patient" {
 			add(v.ID)
 		}
+		if idx == nil {
+			return
+		}
 		params := fhir.CompartmentParams("Patient", v.Type)
-		for _, r := range a.Index.References {
+		for _, r := range idx.References {
 			if r.TargetType == "Patient" && slices.Contains(params, r.Param) {
 				add(r.TargetID)
 			}
 		}
+	}
+	if len(a.Indexes) > 0 && len(a.Indexes) == len(a.Versions) {
+		for i, v := range a.Versions {
+			fromIndex(v, a.Indexes[i])
+		}
+		return out
+	}
+	if a.Index != nil && len(a.Versions) == 1 {
+		fromIndex(a.Versions[0], a.Index)
 		return out
 	}
 	for _, v := range a.Versions {
@@ -256,8 +272,14 @@ func (e *Event) record(node, id string) *hale.AuditRecord {
 		}
 	}
 	patients := len(refs)
+	for _, ref := range e.Bases {
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	bases := len(refs)
 	for _, ref := range e.Entities {
-		if len(refs)-patients == maxEntities {
+		if len(refs)-bases == maxEntities {
 			break
 		}
 		if !slices.Contains(refs, ref) {
@@ -273,12 +295,19 @@ func (e *Event) record(node, id string) *hale.AuditRecord {
 			w.open('{')
 			w.field("reference", ref)
 			w.close('}')
-			if i < patients {
+			switch {
+			case i < patients:
 				w.key("type")
 				w.coding(sysEntityType, "1", "Person")
 				w.key("role")
 				w.coding(sysObjectRole, "1", "Patient")
-			} else {
+			case i < bases:
+				// The referral or consent the access was allowed on.
+				w.key("type")
+				w.coding(sysEntityType, "2", "System Object")
+				w.key("role")
+				w.coding(sysObjectRole, "13", "Security Resource")
+			default:
 				w.key("type")
 				w.coding(sysEntityType, "2", "System Object")
 				w.key("role")

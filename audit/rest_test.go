@@ -645,3 +645,149 @@ func TestAuditEventCapability(t *testing.T) {
 	}
 	t.Fatal("no AuditEvent in the CapabilityStatement")
 }
+
+// TestTransactionAudit: a transaction bundle's writes are recorded
+// together, up to 50 resources to an AuditEvent per interaction, and
+// every resource it wrote is named by exactly one of them, with the
+// patients they belong to; its reads are recorded too; a failed
+// transaction is one failure record and names nothing it would have
+// written.
+func TestTransactionAudit(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			s, _ := openEngine(t, engine)
+			svc, rec := newService(t, s)
+			p := &hale.Principal{Subject: "user/doc1", Name: "D. Octor", Role: hale.RolePhysician, FHIRUser: "Practitioner/pr1", Address: "192.0.2.11"}
+			ctx := hale.WithPrincipal(context.Background(), p)
+			if _, err := do(t, ctx, svc, "PUT", "Patient/upd", "", `{"resourceType":"Patient","id":"upd"}`); err != nil {
+				t.Fatal(err)
+			}
+			// Two patients, 120 observations between them, an update and a read.
+			var entries []string
+			entries = append(entries, `{"fullUrl":"urn:uuid:11111111-1111-4111-8111-111111111111","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}`,
+				`{"fullUrl":"urn:uuid:22222222-2222-4222-8222-222222222222","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}`,
+				`{"resource":{"resourceType":"Patient","id":"upd","active":true},"request":{"method":"PUT","url":"Patient/upd"}}`,
+				`{"request":{"method":"GET","url":"Patient/upd"}}`)
+			for i := range 120 {
+				subj := []string{"11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"}[i%2]
+				entries = append(entries, `{"resource":{"resourceType":"Observation","status":"final","code":{"text":"hr"},"subject":{"reference":"urn:uuid:`+subj+`"}},"request":{"method":"POST","url":"Observation"}}`)
+			}
+			resp, err := do(t, ctx, svc, "POST", "", "", `{"resourceType":"Bundle","type":"transaction","entry":[`+strings.Join(entries, ",")+`]}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bundle struct {
+				Entry []struct{ Response struct{ Location string } }
+			}
+			body := resp.Body
+			if body == nil {
+				body, _ = json.Marshal(resp.Object)
+			}
+			json.Unmarshal(body, &bundle)
+			written := map[string]int{}
+			var pats []string
+			for i, e := range bundle.Entry {
+				if i == 3 {
+					continue // the read
+				}
+				ref, _, _ := strings.Cut(e.Response.Location, "/_history/")
+				written[ref] = 0
+				if i < 2 {
+					pats = append(pats, ref)
+				}
+			}
+			if len(written) != 123 {
+				t.Fatalf("%d resources written, want 123", len(written))
+			}
+			// A transaction that fails writes nothing and is one failure record.
+			bad := `{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},{"resource":{"resourceType":"Patient","gender":"sometimes"},"request":{"method":"POST","url":"Patient"}}]}`
+			if _, err := do(t, ctx, svc, "POST", "", "", bad); err == nil {
+				t.Fatal("an invalid transaction succeeded")
+			}
+			if err := rec.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			events := auditEvents(t, svc, "_count=1000&_sort=date")
+			counts := map[string]int{} // subtype → events
+			failed := 0
+			for _, ev := range events {
+				b, _ := json.Marshal(ev)
+				var e struct {
+					Outcome string
+					Subtype []struct{ Code string }
+					Entity  []struct {
+						What struct{ Reference string }
+						Role struct{ Code string }
+					}
+				}
+				json.Unmarshal(b, &e)
+				if e.Outcome != "0" {
+					failed++
+					if len(e.Entity) != 0 || e.Subtype[0].Code != "transaction" {
+						t.Errorf("the failed transaction's record: %s", b)
+					}
+					continue
+				}
+				sub := e.Subtype[0].Code
+				counts[sub]++
+				// A written Patient is named in the patient role (as are
+				// the patients of written Observations), anything else as
+				// a domain resource.
+				var objects, patients []string
+				for _, en := range e.Entity {
+					if en.Role.Code == "1" {
+						patients = append(patients, en.What.Reference)
+					} else {
+						objects = append(objects, en.What.Reference)
+					}
+				}
+				if len(objects) > 50 {
+					t.Errorf("a %s AuditEvent names %d resources, want at most 50", sub, len(objects))
+				}
+				if sub == "create" {
+					for _, pt := range patients {
+						if slices.Contains(pats, pt) && written[pt] == 0 {
+							written[pt] = 1 // named at least once
+						}
+					}
+					for _, o := range objects {
+						written[o]++
+						if strings.HasPrefix(o, "Observation/") && len(patients) == 0 {
+							t.Errorf("a create AuditEvent names Observations but no patient: %s", b)
+						}
+					}
+					for _, pt := range patients {
+						if !slices.Contains(pats, pt) {
+							t.Errorf("create names patient %s, not one of the bundle's", pt)
+						}
+					}
+				}
+				if sub == "update" && slices.Contains(patients, "Patient/upd") {
+					written["Patient/upd"]++
+				}
+			}
+			// The setup PUT and the bundle's PUT are both updates of Patient/upd.
+			written["Patient/upd"]--
+			for ref, n := range written {
+				if n != 1 {
+					t.Errorf("%s is named by %d AuditEvents, want 1", ref, n)
+				}
+			}
+			// 122 creates in 3 events, 1 update (+ the setup one), 1 read.
+			if counts["create"] != 3 || counts["update"] != 2 || counts["read"] != 1 || failed != 1 {
+				t.Errorf("events by interaction %v, failed %d; want create 3, update 2, read 1, failed 1", counts, failed)
+			}
+			t.Logf("%s: a transaction of 122 creates, 1 update and 1 read → %d AuditEvents (%v)", engine, len(events)-2, counts)
+			// Each written Observation is found by its entity.
+			for ref := range written {
+				if strings.HasPrefix(ref, "Observation/") {
+					if got := auditEvents(t, svc, "entity="+ref); len(got) != 1 {
+						t.Errorf("entity=%s finds %d AuditEvents, want 1", ref, len(got))
+					}
+					break
+				}
+			}
+		})
+	}
+}

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/hale-ehr/hale"
 )
 
@@ -46,6 +48,8 @@ const (
 	kindAuthz      = "authz"           // key: SHA-256 of the pending authorization's id
 	kindCode       = "code"            // key: SHA-256 of the authorization code
 	kindLaunch     = "launch"          // key: SHA-256 of the EHR launch id
+	// Passkeys (passkey.go) and connected apps (apps.go) add passkey,
+	// passkey-id, webauthn and app-grant.
 )
 
 // Options configure a Service. Records, SecretKey, Issuer and Audience are
@@ -136,6 +140,11 @@ type Service struct {
 	dummyPHC string
 
 	cache verifyCache // verified tokens and recent grants (cache.go)
+
+	// webauthn is the passkey relying party (passkey.go); nil when the
+	// issuer has no domain name.
+	webauthn *webauthn.WebAuthn
+	uses     useThrottle // when each app grant was last marked used (apps.go)
 }
 
 // New checks opts and returns a Service. It fails if the secret key is not
@@ -202,6 +211,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.dummyPHC = hashPassword(randomToken(), opts.Argon2)
 	if err := s.checkSecretKey(ctx); err != nil {
 		return nil, err
+	}
+	if s.webauthn, err = relyingParty(opts.Issuer); err != nil {
+		s.webauthn = nil
+		s.log.Info("passkeys are not available", "err", err)
 	}
 	return s, nil
 }

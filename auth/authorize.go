@@ -46,22 +46,27 @@ const (
 
 // authzRequest is the stored authorization in progress.
 type authzRequest struct {
-	Client      string    `json:"client"`
-	RedirectURI string    `json:"redirectUri"`
-	State       string    `json:"state"`
-	Challenge   string    `json:"challenge"`
-	Nonce       string    `json:"nonce,omitempty"`
-	Requested   []string  `json:"requested"`
-	LaunchKey   string    `json:"launchKey,omitempty"` // record key of the EHR launch
-	LaunchUser  string    `json:"launchUser,omitempty"`
-	Patient     string    `json:"patient,omitempty"`
-	Encounter   string    `json:"encounter,omitempty"`
-	NeedBanner  bool      `json:"needBanner,omitempty"`
-	Binding     string    `json:"binding"` // SHA-256 of the hale_authz cookie
-	CSRF        string    `json:"csrf"`
-	UserID      string    `json:"userId,omitempty"` // once signed in
-	Granted     []string  `json:"granted,omitempty"`
-	Created     time.Time `json:"created"`
+	Client      string   `json:"client"`
+	RedirectURI string   `json:"redirectUri"`
+	State       string   `json:"state"`
+	Challenge   string   `json:"challenge"`
+	Nonce       string   `json:"nonce,omitempty"`
+	Requested   []string `json:"requested"`
+	LaunchKey   string   `json:"launchKey,omitempty"` // record key of the EHR launch
+	LaunchUser  string   `json:"launchUser,omitempty"`
+	Patient     string   `json:"patient,omitempty"`
+	Encounter   string   `json:"encounter,omitempty"`
+	NeedBanner  bool     `json:"needBanner,omitempty"`
+	Binding     string   `json:"binding"` // SHA-256 of the hale_authz cookie
+	CSRF        string   `json:"csrf"`
+	UserID      string   `json:"userId,omitempty"` // once signed in
+	// SSO: the user came signed in, from their Hale session (sso.go);
+	// LaunchPatient is the EHR launch's patient, for signing in again
+	// as someone else.
+	SSO           bool      `json:"sso,omitempty"`
+	LaunchPatient string    `json:"launchPatient,omitempty"`
+	Granted       []string  `json:"granted,omitempty"`
+	Created       time.Time `json:"created"`
 }
 
 // page is what a template shows.
@@ -74,6 +79,8 @@ type page struct {
 	Patients             []PatientChoice
 	PatientName          string
 	Scopes               []scopeItem
+	SSO                  bool   // signed in from the Hale session: offer another account
+	Continue             string // the interstitial's next URL (sso.go)
 }
 
 type scopeItem struct {
@@ -228,6 +235,7 @@ func (s *Service) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.LaunchKey, req.LaunchUser, req.Patient, req.Encounter, req.NeedBanner = key, ln.UserID, ln.Patient, ln.Encounter, ln.NeedBanner
+		req.LaunchPatient = ln.Patient
 	} else {
 		req.NeedBanner = true // standalone: the app shows who the patient is
 	}
@@ -243,8 +251,29 @@ func (s *Service) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		MaxAge: int(authzTTL / time.Second)})
 	req.Binding, req.CSRF, req.Created = digest(cookie), randomToken(), s.now().UTC()
 	tx := randomToken()
-	if _, err := s.putJSON(ctx, kindAuthz, digest(tx), 0, req.Created.Add(authzTTL), req); err != nil {
+	rec, err := s.putJSON(ctx, kindAuthz, digest(tx), 0, req.Created.Add(authzTTL), req)
+	if err != nil {
 		s.internalPage(w, err)
+		return
+	}
+	// Single sign-on from the Hale session (sso.go): a same-site
+	// navigation carries the session cookie; from an app's site it
+	// does not, so the interstitial page makes the same-site one.
+	u, err := s.sessionUser(r)
+	if err != nil {
+		s.internalPage(w, err)
+		return
+	}
+	if u != nil {
+		req.UserID, req.SSO = u.ID, true
+		s.afterSignIn(w, r, rec, req, tx, u)
+		return
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		// Another site started the navigation: a session cookie, if
+		// any, stayed behind.
+		s.render(w, http.StatusOK, "continue", &page{Title: "Connecting to Hale", Client: client.Name,
+			Continue: "/auth/authorize/continue?tx=" + url.QueryEscape(tx)})
 		return
 	}
 	s.render(w, http.StatusOK, "signin", &page{Title: "Sign in to Hale", Client: client.Name, TX: tx, CSRF: req.CSRF})
@@ -405,7 +434,7 @@ func (s *Service) afterSignIn(w http.ResponseWriter, r *http.Request, rec *hale.
 			redirectError(w, r, req, "access_denied", "patient scopes need a patient, and this server has no patient picker")
 			return
 		}
-		s.render(w, http.StatusOK, "patient", &page{Title: "Choose a patient", Client: client.Name, TX: tx, CSRF: req.CSRF})
+		s.render(w, http.StatusOK, "patient", &page{Title: "Choose a patient", Client: client.Name, TX: tx, CSRF: req.CSRF, SSO: req.SSO, Username: u.Username})
 		return
 	}
 	s.showConsent(w, r, req, tx, u, client.Name)
@@ -421,7 +450,7 @@ func (s *Service) stepFailed(w http.ResponseWriter, err error) {
 }
 
 func (s *Service) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, tx string, u *User, clientName string) {
-	pg := &page{Title: "Allow access?", Client: clientName, TX: tx, CSRF: req.CSRF, Username: u.Username}
+	pg := &page{Title: "Allow access?", Client: clientName, TX: tx, CSRF: req.CSRF, Username: u.Username, SSO: req.SSO}
 	for _, sc := range req.Granted {
 		pg.Scopes = append(pg.Scopes, scopeItem{Scope: sc, Text: DescribeScope(sc), Optional: optionalScope(sc)})
 	}

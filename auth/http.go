@@ -33,7 +33,9 @@ const maxForm = 64 << 10
 // and SMART App Launch (authorize.go, smart.go, launch.go):
 //
 //	GET|POST /auth/authorize            starts an authorization (code flow with PKCE): the sign-in page
+//	GET  /auth/authorize/continue       the same-site step: single sign-on from the Hale session, else the sign-in page (sso.go)
 //	POST /auth/authorize/signin         sign-in form
+//	POST /auth/authorize/switch         sign in as someone else than the session's user
 //	GET|POST /auth/authorize/patient    patient picker (search, choose)
 //	POST /auth/authorize/consent        consent form → redirect to the app with code and state
 //	POST /auth/launch                   an EHR launch id for the signed-in user
@@ -47,7 +49,9 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /auth/authorize", s.pageLimited(s.serveAuthorize))
 	mux.Handle("POST /auth/authorize", s.pageLimited(s.serveAuthorize))
+	mux.Handle("GET /auth/authorize/continue", s.pageLimited(s.serveContinue))
 	mux.Handle("POST /auth/authorize/signin", s.pageLimited(s.serveSignIn))
+	mux.HandleFunc("POST /auth/authorize/switch", s.serveSwitch)
 	mux.Handle("GET /auth/authorize/patient", s.pageLimited(s.servePatientSearch))
 	mux.HandleFunc("POST /auth/authorize/patient", s.servePatientPick)
 	mux.HandleFunc("POST /auth/authorize/consent", s.serveConsent)

@@ -206,6 +206,9 @@ func (s *Service) AuthorizationCode(ctx context.Context, form map[string][]strin
 	if err != nil {
 		return nil, err
 	}
+	if err := s.indexAppGrant(ctx, id, g); err != nil { // the user's connected apps (apps.go)
+		return nil, err
+	}
 	if err := s.bindCode(ctx, key, id); err != nil {
 		return nil, err
 	}
@@ -406,6 +409,7 @@ func (s *Service) Refresh(ctx context.Context, form map[string][]string) (*Token
 	if err != nil {
 		return nil, err
 	}
+	s.noteUse(ctx, g)
 	return s.tokenResponse(ctx, id, g, scopes, "")
 }
 

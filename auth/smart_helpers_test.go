@@ -112,20 +112,41 @@ func putPatient(t *testing.T, st hale.Store, id, given, family string) {
 	}
 }
 
-// browser is a user agent: cookies kept, redirects not followed.
+// browser is a user agent: cookies kept, redirects not followed, a
+// page's meta refresh followed (as browsers do).
 type browser struct {
-	t *testing.T
-	c *http.Client
-	e *smartEnv
+	t   *testing.T
+	c   *http.Client
+	e   *smartEnv
+	jar *siteJar
+}
+
+// siteJar is a cookie jar that can play a navigation started by another
+// site: while crossSite is set it sends no cookies, as a browser sends
+// none of Hale's (all SameSite=Strict) on such a navigation.
+type siteJar struct {
+	http.CookieJar
+	crossSite bool
+}
+
+func (j *siteJar) Cookies(u *url.URL) []*http.Cookie {
+	if j.crossSite {
+		return nil
+	}
+	return j.CookieJar.Cookies(u)
 }
 
 func (e *smartEnv) browser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
+	sj := &siteJar{CookieJar: jar}
 	c := *e.srv.Client()
-	c.Jar = jar
+	c.Jar = sj
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &browser{t: t, c: &c, e: e}
+	return &browser{t: t, c: &c, e: e, jar: sj}
 }
+
+// refreshRE finds a page's <meta http-equiv="refresh"> target.
+var refreshRE = regexp.MustCompile(`<meta http-equiv="refresh" content="0; url=([^"]+)">`)
 
 // page is one response as the browser saw it.
 type resp struct {
@@ -136,6 +157,19 @@ type resp struct {
 
 func (b *browser) do(req *http.Request) *resp {
 	b.t.Helper()
+	r := b.doRaw(req)
+	if m := refreshRE.FindStringSubmatch(r.body); m != nil && r.status == 200 {
+		// The refresh is a navigation of Hale's own page: same-site.
+		b.jar.crossSite = false
+		next, _ := http.NewRequest("GET", b.e.srv.URL+html.UnescapeString(m[1]), nil)
+		return b.do(next)
+	}
+	return r
+}
+
+// doRaw is do without following a meta refresh.
+func (b *browser) doRaw(req *http.Request) *resp {
+	b.t.Helper()
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
@@ -143,6 +177,41 @@ func (b *browser) do(req *http.Request) *resp {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return &resp{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+// getRaw is get without following a meta refresh.
+func (b *browser) getRaw(path string, crossSite bool) *resp {
+	b.jar.crossSite = crossSite
+	defer func() { b.jar.crossSite = false }()
+	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	if crossSite {
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+	}
+	return b.doRaw(req)
+}
+
+// getCrossSite is a navigation another site starts (an app's redirect
+// to Hale): none of Hale's cookies go with it, and it says so in its
+// Fetch Metadata.
+func (b *browser) getCrossSite(path string) *resp {
+	b.jar.crossSite = true
+	defer func() { b.jar.crossSite = false }()
+	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	return b.do(req)
+}
+
+// signInSession gives the browser a Hale session of username, as the
+// clinician app's sign-in does.
+func (b *browser) signInSession(username, code string) *Session {
+	b.t.Helper()
+	sess, err := b.e.svc.Login(context.Background(), username, pw, code, "10.0.0.5")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	u, _ := url.Parse(b.e.srv.URL)
+	b.jar.SetCookies(u, []*http.Cookie{{Name: SessionCookie, Value: sess.ID, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}})
+	return sess
 }
 
 func (b *browser) get(path string) *resp {

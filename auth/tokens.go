@@ -252,6 +252,7 @@ func (s *Service) TokenPrincipal(ctx context.Context, token, address string) (*h
 	if err != nil {
 		return nil, err
 	}
+	s.noteUse(ctx, g) // the user's connected apps show when it was last used (apps.go)
 	p := g.principal(address)
 	// The token's own scope, which may be narrower than the grant's (a
 	// refresh asking for less); never wider.

@@ -139,13 +139,15 @@ func (s *Store) Close() error {
 const viewBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"
 
 // View runs fn in a read-only transaction on one snapshot.
+// Its transaction begins with its first statement (viewTx).
 func (s *Store) View(ctx context.Context, fn func(hale.Reader) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: viewBegin})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return internal("postgres.View", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	return fn(&reader{tx: tx})
+	v := &viewTx{conn: conn}
+	defer v.end(context.WithoutCancel(ctx))
+	return fn(&reader{tx: v})
 }
 
 // maxAttempts bounds how often Update runs fn.

@@ -38,7 +38,7 @@ func BenchmarkSearch(b *testing.B) {
 		}
 		defer conn.Close(ctx)
 		for _, table := range []string{"resource", "resource_version", "idx_token", "idx_string", "idx_reference",
-			"idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_sort_text", "idx_sort_int", "idx_sort_real"} {
+			"idx_date", "idx_number", "idx_quantity", "idx_uri", "idx_sort_text", "idx_sort_int", "idx_sort_real", "idx_text"} {
 			if _, err := conn.Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
 				b.Fatal(err)
 			}

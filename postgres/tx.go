@@ -503,13 +503,26 @@ func indexStatements(b *pgx.Batch, typ, id string, existed bool, idx *hale.Index
 			typ, id, params, groups, systems, codes)
 	}
 	if n := len(idx.Strings); n > 0 {
-		params, groups, norms, exacts := make([]string, n), make([]int32, n), make([]string, n), make([]string, n)
-		for i, x := range idx.Strings {
-			params[i], groups[i], norms[i], exacts[i] = x.Param, int32(x.Group), x.Norm, x.Exact
+		params, groups, norms, exacts := make([]string, 0, n), make([]int32, 0, n), make([]string, 0, n), make([]string, 0, n)
+		var tparams, tnorms []string
+		var tgroups []int32
+		for _, x := range idx.Strings {
+			if sqlsearch.TextParam(x.Param) {
+				tparams, tgroups, tnorms = append(tparams, x.Param), append(tgroups, int32(x.Group)), append(tnorms, x.Norm)
+				continue
+			}
+			params, groups, norms, exacts = append(params, x.Param), append(groups, int32(x.Group)), append(norms, x.Norm), append(exacts, x.Exact)
 		}
-		b.Queue(`INSERT INTO idx_string (type, id, param, grp, norm, exact)
+		if len(params) > 0 {
+			b.Queue(`INSERT INTO idx_string (type, id, param, grp, norm, exact)
 			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[], $6::text[])`,
-			typ, id, params, groups, norms, exacts)
+				typ, id, params, groups, norms, exacts)
+		}
+		if len(tparams) > 0 {
+			b.Queue(`INSERT INTO idx_text (type, id, param, grp, norm)
+			SELECT $1, $2, * FROM unnest($3::text[], $4::int[], $5::text[])`,
+				typ, id, tparams, tgroups, tnorms)
+		}
 	}
 	if n := len(idx.References); n > 0 {
 		params, groups := make([]string, n), make([]int32, n)
@@ -597,7 +610,7 @@ func indexStatements(b *pgx.Batch, typ, id string, existed bool, idx *hale.Index
 
 // indexTables are the search index tables, each holding the rows of the
 // current version of each live resource.
-var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
+var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", sqlsearch.TextTable}
 
 // checkVersion rejects a Version no caller should build.
 func checkVersion(v *hale.Version) error {

@@ -54,11 +54,18 @@ func (s *Service) bundle(ctx context.Context, store hale.Store, req *Request) (*
 	prevalidateAll(entries)
 	var out []any
 	if typ == "transaction" {
+		tctx, log := withBundleLog(ctx)
 		err = store.Update(ctx, func(tx hale.Tx) error {
+			log.writes, log.reads = log.writes[:0], log.reads[:0] // a retried transaction starts over
 			var err error
-			out, err = s.transaction(ctx, tx, entries)
-			return err
+			if out, err = s.transaction(tctx, tx, entries); err != nil {
+				return err
+			}
+			return s.auditBundle(ctx, tx, log)
 		})
+		if err == nil {
+			err = s.auditBundleReads(ctx, log)
+		}
 	} else {
 		out, err = s.batch(ctx, entries)
 	}
@@ -291,7 +298,11 @@ func (s *Service) transaction(ctx context.Context, tx hale.Tx, entries []*entry)
 		case isWrite(e.req):
 			resp, err = s.write(ctx, tx, e.req)
 		default:
-			resp, err = s.read(ctx, tx, e.req)
+			if resp, err = s.read(ctx, tx, e.req); err == nil {
+				if log, ok := ctx.Value(bundleLogKey{}).(*bundleLog); ok {
+					log.reads = append(log.reads, loggedRead{req: e.req, resp: resp})
+				}
+			}
 		}
 		if err != nil {
 			return nil, entryErr(e, err)

@@ -54,6 +54,7 @@ var insertTables = [...]struct {
 	tabSortText: {sqlsearch.SortTextTable, 5, "type, id, param, lo, hi"},
 	tabSortInt:  {sqlsearch.SortIntTable, 5, "type, id, param, lo, hi"},
 	tabSortReal: {sqlsearch.SortRealTable, 5, "type, id, param, lo, hi"},
+	tabText:     {sqlsearch.TextTable, 5, "type, id, param, grp, norm"},
 }
 
 const (
@@ -67,6 +68,7 @@ const (
 	tabSortText
 	tabSortInt
 	tabSortReal
+	tabText
 )
 
 // maxRowsPerInsert is the most rows one INSERT writes; flush uses the
@@ -93,7 +95,7 @@ func insertSQL(table, k int) string {
 // indexTables are the search index tables, each holding the rows of the
 // current version of each live resource (and, beside them, the sort-key
 // tables sqlsearch.SortTables).
-var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
+var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri", sqlsearch.TextTable}
 
 var sqlDeleteIndex = func() []string {
 	var qs []string

@@ -289,6 +289,10 @@ func (t *tx) replaceIndex(ctx context.Context, typ, id string, existed bool, idx
 		h.add(tabToken, typ, id, x.Param, x.Group, x.System, x.Code)
 	}
 	for _, x := range idx.Strings {
+		if sqlsearch.TextParam(x.Param) {
+			h.add(tabText, typ, id, x.Param, x.Group, x.Norm)
+			continue
+		}
 		h.add(tabString, typ, id, x.Param, x.Group, x.Norm, x.Exact)
 	}
 	for _, x := range idx.References {

@@ -34,6 +34,9 @@ type loginView struct {
 	Error    string
 	Notice   string
 	Token    string
+	// PasskeyOrigin is where passkeys work ("" when they do not): the
+	// sign-in page offers them there (passkey.js).
+	PasskeyOrigin string
 }
 
 func (a *App) serveLoginPage(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +61,7 @@ func (a *App) serveLoginPage(w http.ResponseWriter, r *http.Request) {
 // loginPage renders the sign-in form with a fresh pre-session CSRF token.
 func (a *App) loginPage(w http.ResponseWriter, r *http.Request, v *loginView, status int) {
 	v.Token = base64.RawURLEncoding.EncodeToString(randomBytes(24))
+	v.PasskeyOrigin = a.auth.PasskeyOrigin()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: v.Token, Path: Prefix + "/login", HttpOnly: true,
 		Secure: a.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: 3600})
 	w.WriteHeader(status)
@@ -125,10 +129,8 @@ func (a *App) serveLogin(w http.ResponseWriter, r *http.Request) {
 		a.errorPage(w, r, nil, 0, "", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: Prefix + "/login", MaxAge: -1, HttpOnly: true, Secure: a.secure(r), SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: auth.SessionCookie, Value: sess.ID, Path: "/", HttpOnly: true,
-		Secure: a.secure(r), SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, v.Next, http.StatusSeeOther)
+	a.startSession(w, r, sess)
+	http.Redirect(w, r, landing(sess.User.Role, v.Next), http.StatusSeeOther)
 }
 
 // serveLogout ends the session (auth.Service.Logout). The form's token

@@ -133,6 +133,13 @@ func (a *App) routes() {
 	m.HandleFunc("POST /app/logout", a.serveLogout)
 	m.HandleFunc("GET /app/reset", a.serveResetPage)
 	m.HandleFunc("POST /app/reset", a.serveReset)
+	m.HandleFunc("POST /app/login/passkey/options", a.postLoginPasskeyOptions)
+	m.HandleFunc("POST /app/login/passkey", a.postLoginPasskey)
+	m.Handle("GET /app/account", a.signedInAnyRole(a.serveAccount))
+	m.Handle("POST /app/account/passkeys/options", a.signedInAnyRole(a.postPasskeyOptions))
+	m.Handle("POST /app/account/passkeys", a.signedInAnyRole(a.postPasskey))
+	m.Handle("POST /app/account/passkeys/{pid}/delete", a.signedInAnyRole(a.deletePasskey))
+	m.Handle("POST /app/account/apps/{client}/revoke", a.signedInAnyRole(a.revokeApp))
 	m.Handle("GET /app/ping", a.signedIn(a.servePing))
 	m.Handle("GET /app/{$}", a.signedIn(a.serveHome))
 	m.Handle("POST /app/inbox/reviews", a.signedIn(a.postReview))
@@ -217,7 +224,13 @@ type handler func(w http.ResponseWriter, r *http.Request, u *user)
 // request's context; others go to the sign-in page. A state-changing
 // request must come from the app's own pages: same origin, and the form's
 // CSRF token bound to the session.
-func (a *App) signedIn(h handler) http.Handler {
+func (a *App) signedIn(h handler) http.Handler { return a.session(h, false) }
+
+// signedInAnyRole is signedIn for the pages of every account, whatever
+// its role (account.go).
+func (a *App) signedInAnyRole(h handler) http.Handler { return a.session(h, true) }
+
+func (a *App) session(h handler, anyRole bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(auth.SessionCookie)
 		if err != nil || c.Value == "" {
@@ -239,10 +252,8 @@ func (a *App) signedIn(h handler) http.Handler {
 			}
 		}
 		u := &user{Principal: p, csrf: csrfToken(c.Value)}
-		switch p.Role {
-		case hale.RolePhysician, hale.RoleNurse, hale.RoleFrontDesk:
-		default:
-			a.errorPage(w, r, u, http.StatusForbidden, "The clinician app is for physicians, nurses and front-desk staff. Your account ("+string(p.Role)+") cannot use it.")
+		if !anyRole && !clinician(p.Role) {
+			a.errorPage(w, r, u, http.StatusForbidden, "The clinician app is for physicians, nurses and front-desk staff. Your account ("+string(p.Role)+") cannot use it; its settings are on the account page.")
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

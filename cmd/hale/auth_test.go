@@ -13,8 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hale-ehr/hale/audit"
+	"github.com/hale-ehr/hale/auth"
 	"github.com/hale-ehr/hale/postgres/pgtest"
 )
+
+// hale serve's audit recorder hears account changes (passkeys added or
+// removed, apps revoked) as well as logins.
+var _ auth.AccountAudit = (*audit.Recorder)(nil)
 
 // TestUserAndClientAdd runs `hale user add` and `hale client add` on a
 // data folder (and a PostgreSQL database) that a running server holds

@@ -39,8 +39,10 @@ var publicRoutes = append(auth.Public{
 // crossSitePaths take state-changing requests from other sites when they
 // carry no session cookie: they authenticate the caller from the request
 // itself (client assertions, tokens), and SMART apps in browsers call
-// them from their own origins.
-var crossSitePaths = []string{"/auth/token", "/auth/introspect", "/auth/revoke"}
+// them from their own origins. /auth/authorize takes an app's
+// authorization request as a form post ("authorize-post"); it changes
+// nothing the request does not name and answers with Hale's own pages.
+var crossSitePaths = []string{"/auth/token", "/auth/introspect", "/auth/revoke", "/auth/authorize"}
 
 // noStorePrefixes are the paths whose every response is marked
 // Cache-Control: no-store: patient data and credentials.

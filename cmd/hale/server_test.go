@@ -361,6 +361,21 @@ func TestCrossSiteAndCORS(t *testing.T) {
 	if res.StatusCode != 201 || res.Header.Get("Access-Control-Allow-Origin") != app || res.Header.Get("Access-Control-Allow-Credentials") != "" {
 		t.Errorf("listed app with a token: %d %v", res.StatusCode, res.Header)
 	}
+	// A SMART app's authorization request posted from its own site
+	// (authorize-post; the browser sends no Strict cookie with it) reaches
+	// Hale's pages.
+	client, err := ts.s.auth.AddClient(ctx, auth.NewClient{Name: "Posting app", Public: true, Scopes: []string{"user/*.rs"},
+		RedirectURIs: []string{app + "/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := url.Values{"response_type": {"code"}, "client_id": {client.ID}, "redirect_uri": {app + "/cb"}, "scope": {"user/Patient.rs"},
+		"state": {"s"}, "aud": {self + "/fhir"}, "code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}
+	res = ts.do("POST", "/auth/authorize", authz.Encode(), map[string]string{"Origin": app, "Sec-Fetch-Site": "cross-site",
+		"Content-Type": "application/x-www-form-urlencoded"})
+	if b, _ := io.ReadAll(res.Body); res.StatusCode != 200 || !strings.Contains(string(b), `http-equiv="refresh"`) {
+		t.Errorf("authorize-post from the app's site: %d\n%s", res.StatusCode, b)
+	}
 }
 
 // TestNoStore is the server side of test 27: every response of /fhir and

@@ -836,6 +836,9 @@ func tableOf(t hale.ParamType, param string) (string, error) {
 	case hale.TypeToken:
 		return "idx_token", nil
 	case hale.TypeString:
+		if TextParam(param) {
+			return TextTable, nil
+		}
 		return "idx_string", nil
 	case hale.TypeReference:
 		return "idx_reference", nil

@@ -15,8 +15,14 @@ import (
 // compute, kept by Put, so that a page of a whole type sorted by a
 // parameter is a range of one index (idx_sort_*_asc, _desc) instead of
 // a sort of every match.
+//
+// Only string, date, number and quantity parameters have sort keys: they
+// are what lists are sorted by (names, dates, values). Tokens, uris and
+// references (status, code, patient) are rarely sorted on, and their
+// keys were a third of every write's index rows (migration 0008 dropped
+// them); a sort by one is computed from its index rows (sortKey).
 const (
-	SortTextTable = "idx_sort_text" // string (norm), token (code), uri, reference (url)
+	SortTextTable = "idx_sort_text" // string (norm)
 	SortIntTable  = "idx_sort_int"  // date
 	SortRealTable = "idx_sort_real" // number, quantity (value)
 )
@@ -86,15 +92,6 @@ func Keys(idx *hale.Index) SortKeys {
 	for _, x := range idx.Strings {
 		addText(x.Param, x.Norm)
 	}
-	for _, x := range idx.Tokens {
-		addText(x.Param, x.Code)
-	}
-	for _, x := range idx.URIs {
-		addText(x.Param, x.URI)
-	}
-	for _, x := range idx.References {
-		addText(x.Param, x.URL)
-	}
 	ints := map[string]*IntSortKey{}
 	for _, x := range idx.Dates {
 		if !Sortable(x.Param) {
@@ -162,7 +159,7 @@ func sortTable(k hale.SortKey) (string, bool) {
 		return "", false
 	}
 	switch k.Type {
-	case hale.TypeString, hale.TypeToken, hale.TypeURI, hale.TypeReference:
+	case hale.TypeString:
 		return SortTextTable, true
 	case hale.TypeDate:
 		return SortIntTable, true

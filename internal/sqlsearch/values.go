@@ -1,6 +1,7 @@
 package sqlsearch
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hale-ehr/hale"
@@ -54,6 +55,15 @@ func (c *compiler) value(a string, cl hale.Clause, v hale.Value) error {
 	case hale.TypeReference:
 		switch {
 		case v.URL != "":
+			// An absolute URL or canonical (search gives no other URL
+			// values) never names a local target, so its rows have
+			// target_id '': the literal lets both engines use the partial
+			// index idx_reference_url (migration 0010). A URL without ':'
+			// could be a local reference as written; it is checked on the
+			// rows of the parameter.
+			if strings.Contains(v.URL, ":") {
+				w.SQL(a, ".target_id = '' AND ")
+			}
 			w.SQL(a, ".url = ")
 			w.Arg(v.URL)
 		case v.TargetType != "":
