@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/hale-ehr/hale/postgres/pgtest"
 	"net/url"
 	"strings"
 	"testing"
@@ -47,8 +48,13 @@ func htmlUnescape(s string) string {
 // merged (their change in, both-changed fields listed), and saving it then
 // keeps both; bad values are refused with a message per field and write
 // nothing.
-func TestEditDemographics(t *testing.T) {
-	e := newEnv(t)
+func TestEditDemographics(t *testing.T) { testEditDemographics(t, newEnv(t)) }
+
+// TestEditDemographicsPostgres is TestEditDemographics on PostgreSQL (skipped without a server, failed
+// with CI=true).
+func TestEditDemographicsPostgres(t *testing.T) { testEditDemographics(t, newEnvOn(t, pgtest.Open(t))) }
+
+func testEditDemographics(t *testing.T, e *env) {
 	c := e.client()
 	c.login()
 	id := e.patient("Reinger")

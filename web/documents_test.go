@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/postgres/pgtest"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -139,8 +140,12 @@ func TestDocuments(t *testing.T) {
 
 // TestConsent: a consent signed on screen (typed name and the box
 // ticked) is recorded as an active Consent; an unsigned one is refused.
-func TestConsent(t *testing.T) {
-	e := newEnv(t)
+func TestConsent(t *testing.T) { testConsent(t, newEnv(t)) }
+
+// TestConsentPostgres is TestConsent on PostgreSQL.
+func TestConsentPostgres(t *testing.T) { testConsent(t, newEnvOn(t, pgtest.Open(t))) }
+
+func testConsent(t *testing.T, e *env) {
 	c := e.client()
 	tok := csrf(t, c.login())
 	id := e.patient("Reinger")

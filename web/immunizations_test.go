@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/hale-ehr/hale/postgres/pgtest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,8 +14,13 @@ import (
 // performer) and shown on the list and the summary; a reported one has
 // primarySource false; a refusal is status not-done with its reason;
 // bad forms write nothing; a front-desk user cannot record one.
-func TestImmunizations(t *testing.T) {
-	e := newEnv(t)
+func TestImmunizations(t *testing.T) { testImmunizations(t, newEnv(t)) }
+
+// TestImmunizationsPostgres is TestImmunizations on PostgreSQL (skipped without a server, failed
+// with CI=true).
+func TestImmunizationsPostgres(t *testing.T) { testImmunizations(t, newEnvOn(t, pgtest.Open(t))) }
+
+func testImmunizations(t *testing.T, e *env) {
 	c := e.client()
 	tok := csrf(t, c.login())
 	id := e.patient("Reinger")
@@ -111,8 +117,13 @@ func TestImmunizations(t *testing.T) {
 // TestProcedures: the Synthea procedures are listed; a catalog entry, an
 // "other" SNOMED CT code with only a year, and a not-done one are
 // stored as US Core has them; bad forms write nothing.
-func TestProcedures(t *testing.T) {
-	e := newEnv(t)
+func TestProcedures(t *testing.T) { testProcedures(t, newEnv(t)) }
+
+// TestProceduresPostgres is TestProcedures on PostgreSQL (skipped without a server, failed
+// with CI=true).
+func TestProceduresPostgres(t *testing.T) { testProcedures(t, newEnvOn(t, pgtest.Open(t))) }
+
+func testProcedures(t *testing.T, e *env) {
 	c := e.client()
 	tok := csrf(t, c.login())
 	id := e.patient("Kihn")
@@ -179,8 +190,15 @@ func TestProcedures(t *testing.T) {
 // FamilyMemberHistory (relationship, sex, coded condition, onset age,
 // cause of death) and listed; bad forms write nothing; the smoking
 // status recorded on the same page comes back to it.
-func TestFamilySocialHistory(t *testing.T) {
-	e := newEnv(t)
+func TestFamilySocialHistory(t *testing.T) { testFamilySocialHistory(t, newEnv(t)) }
+
+// TestFamilySocialHistoryPostgres is TestFamilySocialHistory on PostgreSQL (skipped without a server, failed
+// with CI=true).
+func TestFamilySocialHistoryPostgres(t *testing.T) {
+	testFamilySocialHistory(t, newEnvOn(t, pgtest.Open(t)))
+}
+
+func testFamilySocialHistory(t *testing.T, e *env) {
 	c := e.client()
 	tok := csrf(t, c.login())
 	id := e.patient("Reinger")
