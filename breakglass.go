@@ -35,3 +35,38 @@ func BreakGlassFrom(ctx context.Context) []BreakGlass {
 	g, _ := ctx.Value(breakGlassKey{}).([]BreakGlass)
 	return g
 }
+
+// Basis is a recorded reason for a clinician to reach the record of a
+// patient of another organization, other than break-the-glass: a
+// referral (an active ServiceRequest from the patient's organization
+// naming the clinician, their PractitionerRole or their organization as
+// performer) or the patient's consent (an active Consent whose permit
+// provision names them as actor). Package access finds the bases in
+// force for each request; the audit records every access to such a
+// patient with the basis and its purpose of use.
+type Basis struct {
+	Patient string // the Patient's id
+	// Reference is the resource that grants it: "ServiceRequest/12" or
+	// "Consent/7".
+	Reference string
+	// Purposes are the purpose-of-use codes (v3 ActReason) of the
+	// accesses it allows: "TREAT" for a referral; a consent's
+	// provision.purpose, or "TREAT".
+	Purposes []string
+}
+
+type basesKey struct{}
+
+// WithBases returns a context carrying the referrals and consents in
+// force for its request (BasesFrom).
+func WithBases(ctx context.Context, bases []Basis) context.Context {
+	return context.WithValue(ctx, basesKey{}, bases)
+}
+
+// BasesFrom returns the bases ctx carries: the patients the request may
+// reach through a referral or a consent. An access to one of these
+// patients must be audited with the basis.
+func BasesFrom(ctx context.Context) []Basis {
+	b, _ := ctx.Value(basesKey{}).([]Basis)
+	return b
+}

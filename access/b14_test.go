@@ -50,7 +50,11 @@ var roleMatrix = map[string][6]string{
 	// (405, audit package), so there is no fixture to create; who may
 	// read and search it is tested with the audit trail.
 	"Provenance": {"rs", "rs", "", "", "", "rs"},
-	"Group":      {"", "", "", "", "", ""},
+	// Binary and Group are visible through what they stand for and not
+	// searchable by users (proxy.go): a Binary whose securityContext is
+	// A, a Group of A managed by organization A.
+	"Binary": {"crud", "cru", "", "", "", "r"},
+	"Group":  {"r", "r", "", "", "", ""},
 }
 
 var matrixRoles = [6]hale.Role{hale.RolePhysician, hale.RoleNurse, hale.RoleFrontDesk, hale.RoleBilling, hale.RoleAdmin, hale.RolePatient}
@@ -70,7 +74,10 @@ func TestRoleMatrix(t *testing.T) {
 			"Provenance": {"resourceType": "Provenance", "recorded": "2025-01-01T00:00:00Z",
 				"target": []any{map[string]any{"reference": "Patient/" + w.A}},
 				"agent":  []any{map[string]any{"who": map[string]any{"reference": "Practitioner/" + w.drA}}}},
-			"Group": {"resourceType": "Group", "type": "person", "actual": true, "member": []any{map[string]any{"entity": map[string]any{"reference": "Patient/" + w.A}}}},
+			"Group": {"resourceType": "Group", "type": "person", "actual": true, "member": []any{map[string]any{"entity": map[string]any{"reference": "Patient/" + w.A}}},
+				"managingEntity": map[string]any{"reference": "Organization/" + w.orgA}},
+			"Binary": {"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8=",
+				"securityContext": map[string]any{"reference": "Patient/" + w.A}},
 		}
 		example := func(typ string) map[string]any {
 			if r := own[typ]; r != nil {

@@ -74,6 +74,7 @@ type world struct {
 	// of its last request carried (what the audit hook sees).
 	btgMu sync.Mutex
 	btg   map[string][]hale.BreakGlass
+	bases map[string][]hale.Basis // the referrals and consents, likewise
 
 	orgA, orgB, drA, drB string
 	A, B                 string
@@ -87,7 +88,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB, store hale.Store) *world {
-	w := &world{t: t, store: store, who: map[string]*hale.Principal{}, btg: map[string][]hale.BreakGlass{},
+	w := &world{t: t, store: store, who: map[string]*hale.Principal{}, btg: map[string][]hale.BreakGlass{}, bases: map[string][]hale.Basis{},
 		clock: &clock{now: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}, grants: &access.MemoryGrants{}}
 	w.base = rest.NewService(store)
 	w.svc = rest.NewService(store)
@@ -99,6 +100,7 @@ func newWorld(t testing.TB, store hale.Store) *world {
 			// What an audit hook would see of this request.
 			w.btgMu.Lock()
 			w.btg[p.Subject] = hale.BreakGlassFrom(ctx)
+			w.bases[p.Subject] = hale.BasesFrom(ctx)
 			w.btgMu.Unlock()
 		}
 		return ctx, st, err
@@ -272,6 +274,13 @@ func (w *world) loadExamples() {
 			delete(ex, "meta")
 			delete(ex, "text")
 			a := retarget(ex, w.A).(map[string]any)
+			b := retarget(ex, w.B).(map[string]any)
+			if typ == "Group" {
+				// A Group is visible to the clinicians of the
+				// organization that manages it (proxy.go).
+				a["managingEntity"] = map[string]any{"reference": "Organization/" + w.orgA}
+				b["managingEntity"] = map[string]any{"reference": "Organization/" + w.orgB}
+			}
 			if !inCompartment {
 				if w.tryCreate(typ, a) != "" {
 					w.examples[typ] = a
@@ -283,7 +292,7 @@ func (w *world) loadExamples() {
 			if id == "" || !w.inCompartment(w.A, typ, id) {
 				continue
 			}
-			if w.tryCreate(typ, retarget(ex, w.B).(map[string]any)) == "" {
+			if w.tryCreate(typ, b) == "" {
 				continue
 			}
 			w.examples[typ] = a
@@ -451,3 +460,5 @@ func get(v any, path ...any) any {
 }
 
 func sqlitetestOpen(t testing.TB) hale.Store { return sqlitetest.Open(t) }
+
+func pgtestOpen(t testing.TB) hale.Store { return pgtest.Open(t) }

@@ -52,6 +52,13 @@ type Policy struct {
 	// Grants keeps break-the-glass grants; nil: none can be made.
 	Grants Grants
 	Now    hale.Now
+
+	// decoys are, by type, the id of a resource found hidden: what a
+	// read of a missing id evaluates the rule on (store.go, Current).
+	decoys sync.Map
+	// basesCache keeps what the database says of referrals and consents
+	// for basesTTL (basis.go).
+	basesCache basesCache
 }
 
 // NewPolicy returns a Policy with the built-in search parameters, the
@@ -76,19 +83,31 @@ func (pol *Policy) Access(ctx context.Context, base hale.Store) (context.Context
 	if len(s.grants) > 0 {
 		ctx = hale.WithBreakGlass(ctx, s.grants)
 	}
+	if len(s.bases) > 0 {
+		ctx = hale.WithBases(ctx, s.bases)
+	}
 	return ctx, s, nil
 }
 
-// Scope returns base as p may use it. The break-the-glass grants of p are
-// read once, now; a Store is meant for one request (or one export run).
+// Scope returns base as p may use it. The break-the-glass grants, the
+// referrals and the consents of p are read once, now (basis.go); a Store
+// is meant for one request (or one export run).
 func (pol *Policy) Scope(ctx context.Context, base hale.Store, p *hale.Principal) (*Store, error) {
 	s := &Store{base: base, pol: pol, p: p, rules: map[ruleKey]rule{}}
-	if pol.Grants != nil && p.Subject != "" && isClinician(p.Role) {
-		g, err := pol.Grants.Active(ctx, p.Subject, pol.Now())
+	if isClinician(p.Role) {
+		now := pol.Now()
+		if pol.Grants != nil && p.Subject != "" {
+			g, err := pol.Grants.Active(ctx, p.Subject, now)
+			if err != nil {
+				return nil, err
+			}
+			s.grants = g
+		}
+		b, err := pol.bases(ctx, base, p, now)
 		if err != nil {
 			return nil, err
 		}
-		s.grants = g
+		s.bases = b
 	}
 	for _, raw := range p.Scopes {
 		if sc, ok := parseScope(pol.Params, raw); ok {
@@ -150,11 +169,17 @@ func isClinician(r hale.Role) bool {
 type rule struct {
 	deny  bool
 	where []hale.Clause
+	// proxy: the resource is visible when the resources it stands for
+	// are (proxy.go: a Binary's securityContext or the DocumentReference
+	// that points to it, a Group's members). It is decided per resource,
+	// never in a search: such types are not searchable by the callers
+	// this applies to.
+	proxy bool
 }
 
 var denyAll = rule{deny: true}
 
-func (r rule) all() bool { return !r.deny && len(r.where) == 0 }
+func (r rule) all() bool { return !r.deny && !r.proxy && len(r.where) == 0 }
 
 // and is the rule that holds where both hold.
 func and(a, b rule) rule {
@@ -252,37 +277,73 @@ func compartmentRule(typ, id string, l byte) rule {
 	return rule{where: []hale.Clause{{Or: alts}}}
 }
 
-// visiblePatients is the clause a Patient a clinician sees satisfies: it
-// is managed by one of p's organizations, a CareTeam about it lists p's
-// FHIRUser, or a break-the-glass grant names it. ok is false when p can
-// see no patient at all.
-func visiblePatients(p *hale.Principal, grants []hale.BreakGlass) (c hale.Clause, ok bool) {
-	var alts []hale.Clause
+// reach is how a clinician reaches patients: own are the clauses a
+// Patient of their own satisfies (managed by one of their organizations,
+// or a CareTeam about it lists their FHIRUser); extra are the ids of the
+// patients of other organizations they reach through break-the-glass, a
+// referral or a consent (basis.go).
+type reach struct {
+	own   []hale.Clause
+	extra []string
+}
+
+func (s *Store) reach() reach {
+	p := s.p
+	var rc reach
 	if len(p.Organizations) > 0 {
 		c := hale.Clause{Param: "organization", Type: hale.TypeReference}
 		for _, o := range p.Organizations {
 			c.Values = append(c.Values, hale.Value{TargetType: "Organization", TargetID: o})
 		}
-		alts = append(alts, c)
+		rc.own = append(rc.own, c)
 	}
 	if t, id, ok := search.ParseLocalReference(p.FHIRUser); ok && (t == "Practitioner" || t == "PractitionerRole") {
-		alts = append(alts, hale.Clause{Param: "_has", Type: hale.TypeReference, Has: &hale.Has{Type: "CareTeam", Param: "patient",
+		rc.own = append(rc.own, hale.Clause{Param: "_has", Type: hale.TypeReference, Has: &hale.Has{Type: "CareTeam", Param: "patient",
 			Where: []hale.Clause{ref("participant", t, id)}}})
 	}
-	if len(grants) > 0 {
+	for _, g := range s.grants {
+		if !slices.Contains(rc.extra, g.Patient) {
+			rc.extra = append(rc.extra, g.Patient)
+		}
+	}
+	for _, b := range s.bases {
+		if !slices.Contains(rc.extra, b.Patient) {
+			rc.extra = append(rc.extra, b.Patient)
+		}
+	}
+	return rc
+}
+
+// patients is the clause a Patient the clinician reaches satisfies: their
+// own, and with extra the patients of other organizations too. ok is
+// false when they reach no patient that way.
+func (rc reach) patients(extra bool) (c hale.Clause, ok bool) {
+	alts := slices.Clone(rc.own)
+	if extra && len(rc.extra) > 0 {
 		c := hale.Clause{Param: "_id", Type: hale.TypeID}
-		for _, g := range grants {
-			c.Values = append(c.Values, hale.Value{Code: g.Patient})
+		for _, id := range rc.extra {
+			c.Values = append(c.Values, hale.Value{Code: id})
 		}
 		alts = append(alts, c)
 	}
-	if len(alts) == 0 {
+	switch len(alts) {
+	case 0:
 		return hale.Clause{}, false
-	}
-	if len(alts) == 1 {
+	case 1:
 		return alts[0], true
 	}
 	return hale.Clause{Or: alts}, true
+}
+
+// chains is the clause "a compartment parameter of typ refers to a
+// Patient satisfying vis".
+func chains(typ string, vis hale.Clause) hale.Clause {
+	var alts []hale.Clause
+	for _, param := range patientParams(typ) {
+		alts = append(alts, hale.Clause{Param: param, Type: hale.TypeReference,
+			Chain: &hale.Chain{Type: "Patient", Where: []hale.Clause{vis}}})
+	}
+	return hale.Clause{Or: alts}
 }
 
 // ruleKey caches rules per type and interaction.
@@ -298,6 +359,7 @@ type Store struct {
 	p      *hale.Principal
 	scopes []scope
 	grants []hale.BreakGlass
+	bases  []hale.Basis
 
 	mu    sync.Mutex
 	rules map[ruleKey]rule
@@ -308,6 +370,9 @@ func (s *Store) Principal() *hale.Principal { return s.p }
 
 // BreakGlass returns the break-the-glass grants the store honours.
 func (s *Store) BreakGlass() []hale.BreakGlass { return slices.Clone(s.grants) }
+
+// Bases returns the referrals and consents the store honours.
+func (s *Store) Bases() []hale.Basis { return slices.Clone(s.bases) }
 
 // Allows reports whether the Principal may use interaction l on typ for
 // some resource at all (its role and scopes permit it).
@@ -331,6 +396,13 @@ func (s *Store) compute(typ string, l byte) rule {
 	if !fhir.IsResourceType(typ) || !roleAllows(p.Role, typ, l) {
 		return denyAll
 	}
+	if (typ == "Binary" || typ == "Group") && p.Role != hale.RoleSystem {
+		// Visible through what they stand for, judged per resource.
+		if len(p.Scopes) > 0 && !s.scopesGrant(typ, l) {
+			return denyAll
+		}
+		return rule{proxy: true}
+	}
 	// Rows the role sees.
 	var base rule
 	switch {
@@ -347,19 +419,34 @@ func (s *Store) compute(typ string, l byte) rule {
 		// The admin's types are directory, definitional and the audit
 		// trail, none of them one patient's rows.
 	case aboutPatients(typ):
-		vis, ok := visiblePatients(p, s.grants)
+		// Patients of other organizations (break-the-glass, referral,
+		// consent) may be read and searched, and written as the role
+		// allows, except for what decides who sees them, and never
+		// deleted.
+		rc := s.reach()
+		vis, ok := rc.patients(l == Read || l == Search || l != Delete && !isBasisType(typ))
 		if !ok {
 			return denyAll
 		}
 		if typ == "Patient" {
 			base = rule{where: []hale.Clause{vis}}
 		} else {
+			base = rule{where: []hale.Clause{chains(typ, vis)}}
+		}
+		if typ == "ServiceRequest" && (l == Create || l == Update) && len(rc.extra) > 0 {
+			// For those patients, only with the caller as requester: it
+			// then never counts as a referral from their organization.
 			var alts []hale.Clause
-			for _, param := range patientParams(typ) {
-				alts = append(alts, hale.Clause{Param: param, Type: hale.TypeReference,
-					Chain: &hale.Chain{Type: "Patient", Where: []hale.Clause{vis}}})
+			if own, ok := rc.patients(false); ok {
+				alts = append(alts, chains(typ, own).Or...)
 			}
-			base = rule{where: []hale.Clause{{Or: alts}}}
+			if self, ok := requesterIsSelf(p); ok {
+				alts = append(alts, self)
+			}
+			if len(alts) == 0 {
+				alts = []hale.Clause{nothing()}
+			}
+			base.where = append(base.where, hale.Clause{Or: alts})
 		}
 	}
 	if len(p.Scopes) == 0 {
@@ -393,11 +480,41 @@ func (s *Store) compute(typ string, l byte) rule {
 	return and(base, granted)
 }
 
+// scopesGrant reports whether one of the Principal's scopes grants
+// interaction l on every resource of typ it applies to (without a
+// granular query) in a context the Principal can use.
+func (s *Store) scopesGrant(typ string, l byte) bool {
+	p := s.p
+	for i := range s.scopes {
+		sc := &s.scopes[i]
+		if !sc.grants(typ, l) || sc.where != nil {
+			continue
+		}
+		switch sc.context {
+		case patientContext:
+			if p.Patient != "" {
+				return true
+			}
+		case userContext:
+			if p.Role != hale.RoleSystem {
+				return true
+			}
+		case systemContext:
+			if p.Role == hale.RoleSystem {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // String describes a rule for messages and tests.
 func (r rule) String() string {
 	switch {
 	case r.deny:
 		return "deny"
+	case r.proxy:
+		return "proxy"
 	case r.all():
 		return "all"
 	}

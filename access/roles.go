@@ -89,6 +89,10 @@ var roleTable = map[hale.Role][]grant{
 		{"rs", []string{"Provenance"}},
 		{"rs", directory},
 		{"rs", definitional},
+		// Binary and Group are visible through what they stand for
+		// (proxy.go) and never searched by users.
+		{"crud", []string{"Binary"}},
+		{"r", []string{"Group"}},
 	},
 	hale.RoleNurse: {
 		{"rs", clinical},
@@ -98,6 +102,8 @@ var roleTable = map[hale.Role][]grant{
 		{"rs", []string{"Schedule", "Slot", "Consent", "Provenance"}},
 		{"rs", directory},
 		{"rs", definitional},
+		{"cru", []string{"Binary"}},
+		{"r", []string{"Group"}},
 	},
 	hale.RoleFrontDesk: {
 		{"crus", demographics},
@@ -128,6 +134,7 @@ var roleTable = map[hale.Role][]grant{
 		{"rs", []string{"Consent", "Provenance"}},
 		{"rs", directory},
 		{"rs", definitional},
+		{"r", []string{"Binary"}},
 		// Patients answer intake forms and write to their clinicians;
 		// neither can change what a clinician recorded.
 		{"cru", []string{"QuestionnaireResponse"}},

@@ -35,8 +35,22 @@ func (s *Store) View(ctx context.Context, fn func(hale.Reader) error) error {
 
 // Update implements hale.Store. A transaction whose entries break a rule
 // fails as a whole: the check's error rolls it back.
+//
+// A committed write that can change referrals or consents (decidesBases)
+// clears the policy's cache of them, so that on this node it applies to
+// the next request.
 func (s *Store) Update(ctx context.Context, fn func(hale.Tx) error) error {
-	return s.base.Update(ctx, func(t hale.Tx) error { return fn(&tx{reader: reader{s: s, r: t}, t: t}) })
+	var bases bool
+	err := s.base.Update(ctx, func(t hale.Tx) error {
+		x := &tx{reader: reader{s: s, r: t}, t: t}
+		err := fn(x)
+		bases = x.bases
+		return err
+	})
+	if bases {
+		s.pol.basesCache.clear() // also after a failure: the commit's outcome may be unknown
+	}
+	return err
 }
 
 // Engine implements hale.Store.
@@ -56,19 +70,91 @@ func notFound(typ, id string) error {
 
 // Current implements hale.Reader: KindNotFound for a resource the
 // caller may not read, exactly as for one that never existed.
+//
+// Every read costs the same two queries, so that the answer's timing
+// does not tell a hidden resource from a missing id (TestHiddenTiming):
+// the version by primary key, then the rule evaluated on an existing row
+// (a search on its id plus the rule). For a live resource that row is
+// the resource itself, and the search returns it when it is visible; for
+// a missing id (or a deleted resource, judged by its last live version)
+// it is a decoy, another resource of the type, so that the database does
+// the same work as for a hidden one: the rule's subqueries run only when
+// there is a row to test.
 func (rd *reader) Current(ctx context.Context, typ, id string) (*hale.Version, error) {
-	v, err := rd.r.Current(ctx, typ, id)
-	if err != nil {
+	r := rd.s.rule(typ, Read)
+	switch {
+	case r.deny:
+		return nil, notFound(typ, id)
+	case r.all():
+		return rd.r.Current(ctx, typ, id)
+	case r.proxy:
+		return rd.proxyCurrent(ctx, typ, id)
+	}
+	cur, err := rd.r.Current(ctx, typ, id)
+	missing := hale.IsKind(err, hale.KindNotFound)
+	if err != nil && !missing {
 		return nil, err
 	}
-	ok, err := rd.visible(ctx, v, Read, true)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	if !missing && !cur.Deleted {
+		v, err := rd.find(ctx, typ, id, r.where)
+		if err != nil || v != nil {
+			return v, err
+		}
+		rd.s.pol.decoys.Store(typ, id) // hidden: a decoy for missing ids
 		return nil, notFound(typ, id)
 	}
-	return v, nil
+	decoy, err := rd.decoy(ctx, typ)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rd.find(ctx, typ, decoy, r.where); err != nil {
+		return nil, err
+	}
+	if missing {
+		return nil, notFound(typ, id)
+	}
+	ok, err := rd.visible(ctx, cur, Read, false)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, notFound(typ, id)
+	}
+	return cur, nil
+}
+
+// decoy returns the id of a resource of typ that a missing id's read
+// evaluates the rule on: the last one found hidden, or any one. ""
+// when the type has none (then there is nothing to hide).
+func (rd *reader) decoy(ctx context.Context, typ string) (string, error) {
+	if id, ok := rd.s.pol.decoys.Load(typ); ok {
+		return id.(string), nil
+	}
+	sr, ok := rd.r.(hale.Searcher)
+	if !ok {
+		return "", &hale.Error{Kind: hale.KindInternal, Op: "access.decoy", Message: "the store cannot search"}
+	}
+	res, err := sr.Search(ctx, &hale.Query{Types: []string{typ}, Count: 1})
+	if err != nil || len(res.Versions) == 0 {
+		return "", err
+	}
+	rd.s.pol.decoys.Store(typ, res.Versions[0].ID)
+	return res.Versions[0].ID, nil
+}
+
+// find returns the live resource typ/id if it satisfies where, else nil.
+func (rd *reader) find(ctx context.Context, typ, id string, where []hale.Clause) (*hale.Version, error) {
+	sr, ok := rd.r.(hale.Searcher)
+	if !ok {
+		return nil, &hale.Error{Kind: hale.KindInternal, Op: "access.find", Message: "the store cannot search"}
+	}
+	q := hale.Query{Types: []string{typ}, Count: 1,
+		Where: slices.Concat([]hale.Clause{{Param: "_id", Type: hale.TypeID, Values: []hale.Value{{Code: id}}}}, where)}
+	res, err := sr.Search(ctx, &q)
+	if err != nil || len(res.Versions) == 0 {
+		return nil, err
+	}
+	return &res.Versions[0], nil
 }
 
 // Version implements hale.Reader.
@@ -100,7 +186,7 @@ func (rd *reader) History(ctx context.Context, q hale.HistoryQuery) ([]hale.Vers
 	}
 	if q.Type != "" {
 		switch r := rd.s.rule(q.Type, l); {
-		case r.deny:
+		case r.deny || l == Search && r.proxy:
 			return nil, nil
 		case r.all():
 			return rd.r.History(ctx, q)
@@ -250,7 +336,7 @@ func (s *Store) typesRule(types []string, l byte) (kept []string, extra []hale.C
 	for _, t := range types {
 		r := s.rule(t, l)
 		switch {
-		case r.deny:
+		case r.deny || r.proxy: // proxies are judged per resource, never searched
 			continue
 		case r.all():
 			open = true
@@ -313,7 +399,7 @@ func (s *Store) rewrite(cls []hale.Clause) []hale.Clause {
 func (s *Store) targetRule(typ string) []hale.Clause {
 	if typ != "" {
 		r := s.rule(typ, Search)
-		if r.deny {
+		if r.deny || r.proxy {
 			return []hale.Clause{nothing()}
 		}
 		return r.where
@@ -354,29 +440,42 @@ func (rd *reader) visible(ctx context.Context, v *hale.Version, l byte, current 
 		return false, nil
 	case r.all():
 		return true, nil
-	case current && !v.Deleted:
+	case current && !v.Deleted && !r.proxy:
 		return rd.matches(ctx, v.Type, v.ID, r.where)
 	}
 	// A deleted resource is judged by its last live version.
-	live := v
-	for live.Deleted {
-		if live.VersionID <= 1 {
-			return false, nil
-		}
-		prev, err := rd.r.Version(ctx, v.Type, v.ID, live.VersionID-1)
-		if hale.IsKind(err, hale.KindNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		live = prev
+	live, err := rd.lastLive(ctx, v)
+	if err != nil || live == nil {
+		return false, err
 	}
 	res, err := fhir.Decode(live.Data)
 	if err != nil {
 		return false, &hale.Error{Kind: hale.KindInternal, Op: "access.visible", Err: err}
 	}
+	if r.proxy {
+		return rd.proxyVisible(ctx, v.Type, v.ID, res)
+	}
 	return rd.holdsAll(ctx, v.Type, v.ID, rd.s.pol.Params.Extract(v.Type, res), r.where)
+}
+
+// lastLive returns v, or for a deletion the version before it that was
+// live; nil when there is none.
+func (rd *reader) lastLive(ctx context.Context, v *hale.Version) (*hale.Version, error) {
+	live := v
+	for live.Deleted {
+		if live.VersionID <= 1 {
+			return nil, nil
+		}
+		prev, err := rd.r.Version(ctx, v.Type, v.ID, live.VersionID-1)
+		if hale.IsKind(err, hale.KindNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		live = prev
+	}
+	return live, nil
 }
 
 // matches asks the database whether typ/id is a live resource that
@@ -432,18 +531,21 @@ func (rd *reader) holds(ctx context.Context, typ, id string, idx *hale.Index, c 
 		if err != nil {
 			return false, err
 		}
-		return len(res.Versions) > 0, nil
+		return (len(res.Versions) > 0) != c.Not, nil
 	case c.Chain != nil:
 		for _, r := range idx.References {
 			if r.Param != c.Param || r.TargetID == "" || c.Chain.Type != "" && r.TargetType != c.Chain.Type {
 				continue
 			}
 			ok, err := rd.matches(ctx, r.TargetType, r.TargetID, c.Chain.Where)
-			if err != nil || ok {
-				return ok, err
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				return !c.Not, nil
 			}
 		}
-		return false, nil
+		return c.Not, nil
 	case c.Type == hale.TypeID:
 		return slices.ContainsFunc(c.Values, func(v hale.Value) bool { return v.Code == id }) != c.Not, nil
 	case c.Type == hale.TypeResourceType:
@@ -523,6 +625,9 @@ func present(idx *hale.Index, c hale.Clause) bool {
 type tx struct {
 	reader
 	t hale.Tx
+	// bases: the transaction wrote a type that decides referrals or
+	// consents.
+	bases bool
 }
 
 // Unwrap returns the unscoped transaction, for what the system itself
@@ -538,6 +643,7 @@ func (x *tx) Put(ctx context.Context, v *hale.Version, idx *hale.Index) error {
 	if err := x.check(ctx, v, idx); err != nil {
 		return err
 	}
+	x.bases = x.bases || decidesBases(v.Type)
 	return x.t.Put(ctx, v, idx)
 }
 
@@ -614,7 +720,17 @@ func (x *tx) post(ctx context.Context, v *hale.Version, idx *hale.Index, l byte)
 	if idx == nil {
 		idx = &hale.Index{}
 	}
-	ok, err := x.holdsAll(ctx, v.Type, v.ID, idx, r.where)
+	var ok bool
+	var err error
+	if r.proxy {
+		var res map[string]any
+		if res, err = fhir.Decode(v.Data); err != nil {
+			return &hale.Error{Kind: hale.KindInternal, Op: "access.post", Err: err}
+		}
+		ok, err = x.proxyVisible(ctx, v.Type, v.ID, res)
+	} else {
+		ok, err = x.holdsAll(ctx, v.Type, v.ID, idx, r.where)
+	}
 	if err != nil || ok {
 		return err
 	}

@@ -61,6 +61,10 @@ type Event struct {
 	Detail  string // outcomeDesc on success; the error's message otherwise
 
 	Patients []string // patient ids
+	// Bases are the resources that allowed an access to a patient of
+	// another organization: a referral or a consent ("ServiceRequest/12",
+	// "Consent/7"; hale.Basis).
+	Bases []string
 	// Entities are the resources touched ("Type/id" or
 	// "Type/id/_history/n"), Query the query of a search (as sent).
 	Entities []string
@@ -270,8 +274,14 @@ func (e *Event) record(node, id string) *hale.AuditRecord {
 		}
 	}
 	patients := len(refs)
+	for _, ref := range e.Bases {
+		if !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	bases := len(refs)
 	for _, ref := range e.Entities {
-		if len(refs)-patients == maxEntities {
+		if len(refs)-bases == maxEntities {
 			break
 		}
 		if !slices.Contains(refs, ref) {
@@ -287,12 +297,19 @@ func (e *Event) record(node, id string) *hale.AuditRecord {
 			w.open('{')
 			w.field("reference", ref)
 			w.close('}')
-			if i < patients {
+			switch {
+			case i < patients:
 				w.key("type")
 				w.coding(sysEntityType, "1", "Person")
 				w.key("role")
 				w.coding(sysObjectRole, "1", "Patient")
-			} else {
+			case i < bases:
+				// The referral or consent the access was allowed on.
+				w.key("type")
+				w.coding(sysEntityType, "2", "System Object")
+				w.key("role")
+				w.coding(sysObjectRole, "13", "Security Resource")
+			default:
 				w.key("type")
 				w.coding(sysEntityType, "2", "System Object")
 				w.key("role")

@@ -43,6 +43,24 @@ func TestRecordJSON(t *testing.T) {
 		"btg":       {Type: [2]string{sysDICOM, "110113"}, Display: "Security Alert", Action: "E", Time: at, Detail: "break-the-glass: ED", Patients: []string{"p9"}, Purposes: []string{"BTG", "ETREAT"}},
 	}
 	events["many"].Entities = many
+	// A read under a referral and a consent (patient p1) and a
+	// break-the-glass grant (p2); p3's basis does not apply.
+	basis := restEvent(&hale.Access{Interaction: "search-system", Patients: []string{"p1", "p2"}, Time: at})
+	basis.Entities = many
+	basis.markBases([]hale.BreakGlass{{Patient: "p2"}}, []hale.Basis{
+		{Patient: "p1", Reference: "ServiceRequest/sr1", Purposes: []string{"TREAT"}},
+		{Patient: "p1", Reference: "Consent/c1", Purposes: []string{"TREAT", "HPAYMT"}},
+		{Patient: "p3", Reference: "Consent/c3", Purposes: []string{"HRESCH"}}})
+	if want := []string{"TREAT", "HPAYMT", "BTG"}; !slices.Equal(basis.Purposes, want) {
+		t.Errorf("purposes of an access under bases: %v, want %v", basis.Purposes, want)
+	}
+	if want := []string{"ServiceRequest/sr1", "Consent/c1"}; !slices.Equal(basis.Bases, want) {
+		t.Errorf("bases of an access: %v, want %v", basis.Bases, want)
+	}
+	if r := basis.record("n", "x"); !slices.Contains(r.Entities, "Consent/c1") || slices.Contains(r.Entities, "Consent/c3") {
+		t.Errorf("entities of an access under bases: %v", r.Entities)
+	}
+	events["basis"] = basis
 	whos := []*hale.Principal{nil, nurse, viaApp, backend}
 	n := 0
 	for name, e := range events {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,7 +71,11 @@ type item struct {
 	access   *hale.Access
 	who      *hale.Principal
 	purposes []string
-	flushed  chan struct{} // a Flush mark: closed once what came before is written
+	// The break-the-glass grants, referrals and consents in force for
+	// the request: an access to one of their patients says so.
+	btg     []hale.BreakGlass
+	bases   []hale.Basis
+	flushed chan struct{} // a Flush mark: closed once what came before is written
 }
 
 // New returns a Recorder writing to store, which must keep the audit chain
@@ -188,7 +193,8 @@ func (r *Recorder) newItem(ctx context.Context, a *hale.Access) *item {
 	if c.Time.IsZero() {
 		c.Time = r.opts.Now()
 	}
-	return &item{access: &c, who: hale.PrincipalFrom(ctx), purposes: hale.PurposeOfUseFrom(ctx)}
+	return &item{access: &c, who: hale.PrincipalFrom(ctx), purposes: hale.PurposeOfUseFrom(ctx),
+		btg: hale.BreakGlassFrom(ctx), bases: hale.BasesFrom(ctx)}
 }
 
 // event turns a queued item into its Event.
@@ -203,7 +209,41 @@ func (r *Recorder) event(it *item) *Event {
 		}
 	}
 	e.Who, e.Purposes = it.who, it.purposes
+	e.markBases(it.btg, it.bases)
 	return e
+}
+
+// markBases adds to e, for each of its patients reached through
+// break-the-glass, a referral or a consent, the purpose of use (BTG, or
+// the basis's) and the referral or consent itself.
+func (e *Event) markBases(btg []hale.BreakGlass, bases []hale.Basis) {
+	if len(btg) == 0 && len(bases) == 0 {
+		return
+	}
+	purposes := slices.Clone(e.Purposes)
+	add := func(codes ...string) {
+		for _, c := range codes {
+			if !slices.Contains(purposes, c) {
+				purposes = append(purposes, c)
+			}
+		}
+	}
+	for _, p := range e.Patients {
+		for _, g := range btg {
+			if g.Patient == p {
+				add("BTG")
+			}
+		}
+		for _, b := range bases {
+			if b.Patient == p {
+				add(b.Purposes...)
+				if !slices.Contains(e.Bases, b.Reference) {
+					e.Bases = append(e.Bases, b.Reference)
+				}
+			}
+		}
+	}
+	e.Purposes = purposes
 }
 
 func contains(xs []string, x string) bool {

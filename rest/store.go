@@ -119,6 +119,11 @@ func (s *Service) put(ctx context.Context, tx hale.Tx, typ, id string, res map[s
 	if err := checkSigned(typ, prev, res); err != nil {
 		return nil, err
 	}
+	if typ == "Appointment" {
+		if err := s.checkBooking(ctx, tx, id, res, prev); err != nil {
+			return nil, err
+		}
+	}
 	v := &hale.Version{Type: typ, ID: id, VersionID: 1, Method: method, LastUpdated: s.now()}
 	if prev != nil {
 		v.VersionID = prev.VersionID + 1

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,24 +15,17 @@ import (
 // DevTools Protocol), against Hale in-process. They skip without
 // chromium, except with CI=true, where they fail (.ci/run installs it).
 
-// chromium returns the browser's path.
+// chromium returns the browser's path (FindChromium).
 func chromium(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("HALE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
+	p, err := FindChromium(os.Getenv)
+	if err == nil {
 		return p
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install -y chromium); CI=true requires the browser tests")
+		t.Fatalf("%v; CI=true requires the browser tests", err)
 	}
-	t.Skip("chromium is not installed; the browser tests are skipped (they fail with CI=true)")
+	t.Skipf("%v; the browser tests are skipped (they fail with CI=true)", err)
 	return ""
 }
 
@@ -100,6 +92,16 @@ func (w *walker) run(step string, actions ...chromedp.Action[chromedp.Void]) {
 }
 
 // text is the visible text of the first element matching sel.
+// value is the value of the form control sel.
+func (w *walker) value(sel string) string {
+	w.t.Helper()
+	s, err := chromedp.Run(w.ctx, chromedp.Value(css(sel), chromedp.NodeVisible))
+	if err != nil {
+		w.t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
 func (w *walker) text(sel string) string {
 	w.t.Helper()
 	s, err := chromedp.Run(w.ctx, chromedp.Text(css(sel), chromedp.NodeVisible))
@@ -134,14 +136,23 @@ func (w *walker) shot(name string) {
 }
 
 // TestBrowserClinicianWalk walks a physician through the app: sign in
-// with the one-time code, find a Synthea patient, review the summary,
-// record vitals, add a problem and resolve it, record an allergy, page
-// the visits, and find the patient among the recent ones on Home.
+// with the one-time code, mark a new result reviewed in the in-basket,
+// find a Synthea patient, review the summary, edit the demographics,
+// record vitals, add a problem and resolve it, record an allergy and an
+// immunization, prescribe, write and sign a note, order a lab, upload a
+// document, book an appointment, page the visits, and find the patient
+// among the recent ones on Home.
 func TestBrowserClinicianWalk(t *testing.T) {
 	chromium(t)
 	e := newEnv(t)
 	w := &walker{t: t, ctx: browser(t, 1366, 900), dir: screenshotDir(t)}
 	base := e.srv.URL
+	// A new high potassium for the in-basket.
+	e.post(map[string]any{"resourceType": "Observation", "status": "final",
+		"category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}}}},
+		"code":     map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "2823-3"}}, "text": "Potassium (walk)"},
+		"subject":  map[string]any{"reference": "Patient/" + e.patient("Reinger")}, "effectiveDateTime": time.Now().UTC().Format(time.RFC3339),
+		"valueQuantity": map[string]any{"value": 6.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}})
 
 	w.run("open", chromedp.Navigate(base+"/app/"), chromedp.WaitVisible(css("#username")))
 	w.shot("01-sign-in")
@@ -155,6 +166,16 @@ func TestBrowserClinicianWalk(t *testing.T) {
 	w.run("home", chromedp.WaitVisible(css("#recent-h")))
 	w.expect("home", "main", "Recently viewed patients", "No patients viewed yet")
 	w.expect("home", ".who", testUser, "physician")
+
+	// The in-basket: the new potassium, flagged; mark it reviewed.
+	w.expect("in-basket", "#main", "Results to review", "Potassium (walk)", "6.4 mmol/L", "Reinger")
+	w.shot("20-inbox")
+	w.nav("mark reviewed", chromedp.Click(css(`button[aria-label^="Mark reviewed: Potassium (walk)"]`)))
+	w.run("reviewed", chromedp.WaitVisible(css(".flash")))
+	w.expect("reviewed", ".flash", "Result marked reviewed")
+	if strings.Contains(w.text("#main"), "Potassium (walk)") {
+		t.Error("the reviewed result is still in the in-basket")
+	}
 
 	// Find the patient.
 	w.nav("search page", chromedp.Click(css(`a[href="/app/patients"]`)))
@@ -175,6 +196,22 @@ func TestBrowserClinicianWalk(t *testing.T) {
 	w.expect("summary", "#main", "Active problems", "Medications", "Latest vitals", "Recent lab results", "Immunizations",
 		"Upcoming appointments", "Blood pressure", "Weight", "Hemoglobin")
 	w.shot("04-summary")
+
+	// Edit the demographics: a mobile number, an e-mail, the language.
+	w.nav("demographics tab", chromedp.Click(css(`nav.tabs a[href$="/demographics"]`)))
+	w.run("demographics", chromedp.WaitVisible(css("#d-family")))
+	if v := w.value("#d-family"); v != "Reinger" {
+		t.Errorf("demographics form: family %q", v)
+	}
+	w.run("edit demographics", chromedp.SendKeys(css("#d-mobile"), "617-555-0123"), chromedp.SendKeys(css("#d-email"), "bill.reinger@example.org"),
+		chromedp.SetValue(css("#d-lang"), "es"))
+	w.nav("save demographics", chromedp.Submit(css("#d-mobile")))
+	w.run("saved", chromedp.WaitVisible(css(".flash")))
+	w.expect("demographics saved", ".flash", "Demographics saved")
+	if m, l := w.value("#d-mobile"), w.value("#d-lang"); m != "617-555-0123" || l != "es" {
+		t.Errorf("after saving: mobile %q, language %q", m, l)
+	}
+	w.shot("21-demographics")
 
 	// Record vitals; the BMI preview and the stored BMI.
 	w.nav("vitals tab", chromedp.Click(css(`nav.tabs a[href$="/vitals"]`)))
@@ -219,6 +256,18 @@ func TestBrowserClinicianWalk(t *testing.T) {
 	w.expect("banner allergy", ".b-allergies", "Penicillin V", "Hives", "high risk")
 	w.expect("allergy table", "table.list", "Penicillin V", "Hives", "moderate", "medication")
 	w.shot("08-allergies")
+
+	// Record a flu shot given here.
+	w.nav("immunizations tab", chromedp.Click(css(`nav.tabs a[href$="/immunizations"]`)))
+	w.run("immunizations", chromedp.WaitVisible(css("#imm-h")), chromedp.Click(css("#new-imm summary")), chromedp.WaitVisible(css("#i-vaccine")),
+		chromedp.SetValue(css("#i-vaccine"), "150"), chromedp.SendKeys(css("#i-lot"), "FL2025-118"),
+		chromedp.SetValue(css("#i-site"), "LD"), chromedp.SetValue(css("#i-route"), "IM"))
+	w.nav("record immunization", chromedp.Submit(css("#i-lot")))
+	w.run("saved", chromedp.WaitVisible(css(".flash")))
+	w.expect("immunization recorded", ".flash", "Immunization recorded")
+	w.expect("immunization list", "table.immunizations", "Influenza, injectable, quadrivalent, preservative free", "150", "FL2025-118",
+		"Left deltoid · Injection, intramuscular", "Given here")
+	w.shot("22-immunizations")
 
 	// Prescribe amoxicillin: the penicillin allergy stops it until the
 	// warning is acknowledged with a reason.
@@ -274,6 +323,20 @@ func TestBrowserClinicianWalk(t *testing.T) {
 	w.expect("order", ".flash", "Order signed and sent")
 	w.expect("open orders", "table.orders", "Hemoglobin A1c", "LOINC 4548-4", "Lab", "routine", "Sent", "Screening, BMI 25.3")
 	w.shot("17-orders")
+
+	// Upload a PDF.
+	pdf := filepath.Join(t.TempDir(), "outside-records.pdf")
+	if err := os.WriteFile(pdf, galleryPDF, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.nav("documents tab", chromedp.Click(css(`nav.tabs a[href$="/documents"]`)))
+	w.run("documents", chromedp.WaitVisible(css("#docs-h")), chromedp.Click(css("#upload summary")), chromedp.WaitVisible(css("#d-file")),
+		chromedp.SetValue(css("#d-kind"), "outside"), chromedp.SetUploadFiles(css("#d-file"), []string{pdf}))
+	w.nav("upload", chromedp.Submit(css("#d-file")))
+	w.run("uploaded", chromedp.WaitVisible(css(".flash")))
+	w.expect("document uploaded", ".flash", "Document uploaded")
+	w.expect("document list", "table.documents", "outside-records.pdf", "application/pdf", "Outside records")
+	w.shot("23-documents")
 
 	// Book a follow-up from the summary, for tomorrow at 10:00.
 	tomorrow := time.Now().AddDate(0, 0, 1).Format("2006-01-02")

@@ -215,7 +215,7 @@ func (a *App) resolve(w http.ResponseWriter, r *http.Request, u *user, typ, tab,
 		// The record must be this patient's: a form for one chart cannot
 		// change another's.
 		subj := "subject"
-		if typ == "AllergyIntolerance" {
+		if typ == "AllergyIntolerance" || typ == "Consent" {
 			subj = "patient"
 		}
 		if refID(get(res, subj), "Patient") != id {

@@ -76,7 +76,8 @@ type docRow struct {
 }
 
 type consentRow struct {
-	ID, Title, Scope, Status, Date, Signer string
+	ID, Version, Title, Scope, Status, Date, Signer, Revoked string
+	Active                                                   bool
 }
 
 type documentsView struct {
@@ -87,6 +88,7 @@ type documentsView struct {
 	Kind, Scope, Name     string
 	Error, ConsentError   string
 	CanUpload, CanConsent bool
+	CanRevoke             bool
 }
 
 func (a *App) serveDocuments(w http.ResponseWriter, r *http.Request, u *user) {
@@ -120,15 +122,20 @@ func (a *App) documentsPage(w http.ResponseWriter, r *http.Request, u *user, v *
 		v.Docs = append(v.Docs, row)
 	}
 	for _, cn := range consents.Matches {
-		row := consentRow{ID: str(cn, "id"), Title: str(cn, "sourceAttachment", "title"), Scope: codeOf(get(cn, "scope"), ""),
+		row := consentRow{ID: str(cn, "id"), Version: str(cn, "meta", "versionId"), Title: str(cn, "sourceAttachment", "title"), Scope: codeOf(get(cn, "scope"), ""),
 			Status: str(cn, "status"), Date: a.showDateTime(str(cn, "dateTime")), Signer: str(cn, "performer", "0", "display")}
+		row.Active = row.Status == "active"
+		if row.Status == "inactive" {
+			// Revoking sets the status; the version's time says when.
+			row.Revoked = a.showDateTime(str(cn, "meta", "lastUpdated"))
+		}
 		if row.Title == "" {
 			row.Title = conceptText(get(cn, "scope"))
 		}
 		v.Consents = append(v.Consents, row)
 	}
 	v.Kinds, v.Policies = docKinds, consentPolicies
-	v.CanUpload, v.CanConsent = u.can("DocumentReference", 'c'), u.can("Consent", 'c')
+	v.CanUpload, v.CanConsent, v.CanRevoke = u.can("DocumentReference", 'c'), u.can("Consent", 'c'), u.can("Consent", 'u')
 	w.WriteHeader(status)
 	a.render(w, r, u, "documents", &page{Title: c.Banner.Name + " · Documents", Tab: "documents", Banner: c.Banner, Flash: flash(r)}, v)
 }
@@ -337,4 +344,18 @@ func (a *App) postConsent(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	http.Redirect(w, r, Prefix+"/patients/"+id+"/documents?saved=consent", http.StatusSeeOther)
+}
+
+// revokeConsent withdraws an active consent: status inactive ("the
+// consent is terminated or replaced"), a PUT with If-Match at the
+// version the page showed, audited like every write. The signed text and
+// the earlier version stay in the history.
+func (a *App) revokeConsent(w http.ResponseWriter, r *http.Request, u *user) {
+	a.resolve(w, r, u, "Consent", "documents", "consent-revoked", func(res resource, now string) error {
+		if s := str(res, "status"); s != "active" {
+			return errors.New("Only an active consent can be revoked; this one is " + s + ".")
+		}
+		res["status"] = "inactive"
+		return nil
+	})
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"github.com/hale-ehr/hale"
+	"github.com/hale-ehr/hale/postgres/pgtest"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -141,8 +143,12 @@ func TestDocuments(t *testing.T) {
 
 // TestConsent: a consent signed on screen (typed name and the box
 // ticked) is recorded as an active Consent; an unsigned one is refused.
-func TestConsent(t *testing.T) {
-	e := newEnv(t)
+func TestConsent(t *testing.T) { testConsent(t, newEnv(t)) }
+
+// TestConsentPostgres is TestConsent on PostgreSQL.
+func TestConsentPostgres(t *testing.T) { testConsent(t, newEnvOn(t, pgtest.Open(t))) }
+
+func testConsent(t *testing.T, e *env) {
 	c := e.client()
 	tok := csrf(t, c.login())
 	id := e.patient("Reinger")
@@ -176,5 +182,41 @@ func TestConsent(t *testing.T) {
 		str(cn, "performer", "0", "reference") != "Patient/"+id || str(cn, "performer", "0", "display") != "Ann Reinger" ||
 		!strings.Contains(str(cn, "policyRule", "text"), "notice of privacy practices") {
 		t.Errorf("Consent: %v", cn)
+	}
+
+	// Revoking: a nurse is not offered it and is refused; a stale
+	// version, another chart's URL and a second revoke are refused; the
+	// revoke sets the status inactive in a new version.
+	revoke := base + "/" + str(cn, "id") + "/revoke"
+	n := e.client()
+	ntok := csrf(t, n.loginAs("nurse", e.addUser("nurse", hale.RoleNurse)))
+	if _, page := n.get("/app/patients/" + id + "/documents"); strings.Contains(page, "Revoke consent") {
+		t.Error("a nurse is offered to revoke a consent")
+	}
+	if status, _ := n.post(revoke, url.Values{"csrf": {ntok}, "version": {"1"}}); status != 403 {
+		t.Errorf("nurse revokes: %d, want 403", status)
+	}
+	if _, page := c.get("/app/patients/" + id + "/documents"); !strings.Contains(page, "Revoke consent") {
+		t.Error("the physician is not offered to revoke")
+	}
+	if status, _ := c.post(revoke, url.Values{"csrf": {tok}, "version": {"7"}}); status != 409 {
+		t.Errorf("revoke at a stale version: %d, want 409", status)
+	}
+	if status, _ := c.post("/app/patients/"+e.patient("Kihn")+"/consents/"+str(cn, "id")+"/revoke", url.Values{"csrf": {tok}, "version": {"1"}}); status != 404 {
+		t.Errorf("revoke through another chart: %d, want 404", status)
+	}
+	if str(e.read("Consent", str(cn, "id")), "status") != "active" {
+		t.Fatal("a refused revoke changed the consent")
+	}
+	status, page = c.post(revoke, url.Values{"csrf": {tok}, "version": {"1"}})
+	if status != 200 || !strings.Contains(page, "Consent revoked") || !strings.Contains(page, "Revoked") {
+		t.Fatalf("revoke: %d", status)
+	}
+	cn = e.read("Consent", str(cn, "id"))
+	if str(cn, "status") != "inactive" || str(cn, "meta", "versionId") != "2" || str(cn, "performer", "0", "display") != "Ann Reinger" {
+		t.Errorf("revoked consent: %v", cn)
+	}
+	if status, page = c.post(revoke, url.Values{"csrf": {tok}, "version": {"2"}}); status != 409 || !strings.Contains(page, "Only an active consent") {
+		t.Errorf("revoke twice: %d", status)
 	}
 }

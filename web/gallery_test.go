@@ -2,160 +2,125 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
-	"io/fs"
-	"net/url"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/chromedp/chromedp"
-	"github.com/hale-ehr/hale"
-	"github.com/hale-ehr/hale/rest"
+	"github.com/hale-ehr/hale/demo"
+	"github.com/hale-ehr/hale/sqlite"
 )
 
 var galleryDir = flag.String("gallery", "", "render every screen with fixture data into this folder (HTML, and PNG when chromium is installed)")
 
-// TestGallery renders every screen of the app with the demo patients and
-// a few fixtures (an alert, a critical lab with the lab's own range,
-// appointments today and ahead) for review:
+// galleryScreens are the screens Gallery draws, in order.
+var galleryScreens = []string{
+	"01-sign-in", "02-one-time-code", "03-search", "04-search-results", "05-summary", "06-vitals", "08-problems", "10-allergies", "12-visits",
+	"07-vitals-errors", "09-problems-errors", "11-allergies-errors", "13-home", "14-not-found", "15-medications", "16-prescribe-interaction",
+	"17-prescribe-errors", "18-notes", "19-note-draft", "20-note-signed", "21-notes-list", "22-orders", "23-orders-errors", "24-schedule-day",
+	"25-schedule-double-booking", "26-schedule-week", "27-register", "28-register-duplicate", "29-demographics", "30-demographics-conflict",
+	"31-demographics-errors", "32-immunizations", "33-immunizations-errors", "34-procedures", "35-procedures-errors", "36-family-social-history",
+	"37-family-history-errors", "38-documents", "39-documents-errors", "40-labs",
+}
+
+// runGallery runs Gallery on a fresh SQLite store with the demo
+// patients.
+func runGallery(t *testing.T, dir, chromium string) []string {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gallery.db"), sqlite.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bundles, err := demo.Bundles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data [][]byte
+	for _, b := range bundles {
+		data = append(data, b.Data)
+	}
+	files, err := Gallery(context.Background(), GalleryOptions{Store: st, Bundles: data, Dir: dir, Chromium: chromium})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// TestGalleryPages: every screen is drawn, each shows what it is for
+// (the new screens checked by their content), and none is an error page
+// it should not be.
+func TestGalleryPages(t *testing.T) {
+	dir := t.TempDir()
+	files := runGallery(t, dir, "")
+	if len(files) != len(galleryScreens) {
+		t.Fatalf("%d screens, want %d", len(files), len(galleryScreens))
+	}
+	for i, f := range files {
+		if filepath.Base(f) != galleryScreens[i]+".html" {
+			t.Errorf("screen %d is %s, want %s.html", i, filepath.Base(f), galleryScreens[i])
+		}
+	}
+	want := map[string][]string{
+		"13-home":                    {"Potassium", "Call the patient about the potassium result", "refill of my lisinopril"},
+		"29-demographics":            {"Save demographics", "Kihn", "Social Security Number", "•••-••-"},
+		"30-demographics-conflict":   {"Someone else saved this patient", "Kihn-Becker", "617-555-0177"},
+		"31-demographics-errors":     {"The changes were not saved", "not plausible", "Five digits"},
+		"32-immunizations":           {"Influenza, injectable, quadrivalent, preservative free", "FL2025-118", "Patient objection"},
+		"33-immunizations-errors":    {"CVX code is 1 to 3 digits", "cannot be in the future", "reason it was not given"},
+		"34-procedures":              {"Appendectomy", "1994-07", "Patient declined"},
+		"35-procedures-errors":       {"6 to 18 digits", "Name the procedure", "a month (2015-06)"},
+		"36-family-social-history":   {"Mother", "Myocardial infarction", "ICD-10-CM I21.9", "Ex-smoker"},
+		"37-family-history-errors":   {"Choose the relative", "Name the condition", "0 to 120"},
+		"38-documents":               {"discharge-summary-2024.pdf", "knee-xray.png", "Consent to treatment", "Revoked"},
+		"39-documents-errors":        {"only PDF, PNG and JPEG"},
+		"25-schedule-double-booking": {"already booked from 09:00 to 09:30"},
+	}
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := string(b)
+		name := galleryScreens[i]
+		if strings.Contains(page, "Something went wrong") || (strings.Contains(page, "error-message") && name != "14-not-found") {
+			t.Errorf("%s is an error page", name)
+		}
+		if !strings.Contains(page, `href="static/app.css`) {
+			t.Errorf("%s does not use the copied stylesheet", name)
+		}
+		for _, w := range want[name] {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s does not show %q", name, w)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "static", "app.css")); err != nil {
+		t.Errorf("static files not copied: %v", err)
+	}
+}
+
+// TestGallery renders every screen of the app with the demo patients
+// and fixtures, HTML and PNG, for review:
 //
-//	go test ./web -run TestGallery -gallery /tmp/hale-gallery
+//	go test ./web -run TestGallery$ -gallery /tmp/hale-gallery
 func TestGallery(t *testing.T) {
 	if *galleryDir == "" {
 		t.Skip("no -gallery folder given")
 	}
-	dir, _ := filepath.Abs(*galleryDir)
-	if err := os.MkdirAll(filepath.Join(dir, "static"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
-	id := e.patient("Kihn")
-	now := time.Now()
-	for _, r := range []map[string]any{
-		{"resourceType": "Flag", "status": "active", "code": map[string]any{"text": "Fall risk: assist when walking"}, "subject": map[string]any{"reference": "Patient/" + id}},
-		{"resourceType": "Observation", "status": "final", "category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}}}},
-			"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "2823-3", "display": "Potassium [Moles/volume] in Serum or Plasma"}}},
-			"subject": map[string]any{"reference": "Patient/" + id}, "effectiveDateTime": now.Add(-2 * time.Hour).UTC().Format(time.RFC3339),
-			"valueQuantity":  map[string]any{"value": 6.6, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"},
-			"referenceRange": []any{map[string]any{"low": map[string]any{"value": 3.5, "unit": "mmol/L"}, "high": map[string]any{"value": 5.1, "unit": "mmol/L"}}},
-			"interpretation": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "HH"}}}}},
-		{"resourceType": "Appointment", "status": "booked", "description": "Follow-up: hypertension", "start": now.Add(time.Hour).UTC().Format(time.RFC3339),
-			"end": now.Add(90 * time.Minute).UTC().Format(time.RFC3339), "participant": []any{
-				map[string]any{"actor": map[string]any{"reference": "Patient/" + id}, "status": "accepted"},
-				map[string]any{"actor": map[string]any{"reference": e.prac}, "status": "accepted"}}},
-	} {
-		b, _ := json.Marshal(r)
-		if _, err := e.loader.Do(context.Background(), &rest.Request{Method: "POST", Type: r["resourceType"].(string), Body: b}); err != nil {
+	files := runGallery(t, *galleryDir, chromium(t))
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	c := e.client()
-	var pages []string
-	save := func(name, html string) {
-		for file := range e.app.assets {
-			html = strings.ReplaceAll(html, e.app.asset(file), "static/"+file)
+		cfg, err := png.DecodeConfig(r)
+		r.Close()
+		if err != nil || cfg.Width != 1366 || cfg.Height < 900 {
+			t.Errorf("%s: %v %dx%d", f, err, cfg.Width, cfg.Height)
 		}
-		p := filepath.Join(dir, name+".html")
-		if err := os.WriteFile(p, []byte(html), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		pages = append(pages, p)
 	}
-	_, login := c.get("/app/login")
-	save("01-sign-in", login)
-	_, page := c.post("/app/login", url.Values{"token": {tokenRE.FindStringSubmatch(login)[1]}, "username": {testUser}, "password": {testPassword}})
-	save("02-one-time-code", page)
-	home := c.login()
-	tok := csrf(t, home)
-	_, page = c.get("/app/patients")
-	save("03-search", page)
-	_, page = c.get("/app/patients?name=Kihn")
-	save("04-search-results", page)
-	for _, s := range []struct{ name, path string }{
-		{"05-summary", ""}, {"06-vitals", "/vitals"}, {"08-problems", "/problems"}, {"10-allergies", "/allergies"}, {"12-visits", "/visits"},
-	} {
-		_, page = c.get("/app/patients/" + id + s.path)
-		save(s.name, page)
-	}
-	_, page = c.post("/app/patients/"+id+"/vitals", url.Values{"csrf": {tok}, "systolic": {"80"}, "diastolic": {"120"}, "hr": {"abc"}, "taken": {"2024-01-01T10:00"}})
-	save("07-vitals-errors", page)
-	_, page = c.post("/app/patients/"+id+"/problems", url.Values{"csrf": {tok}, "system": {"icd10"}, "code": {"12345"}})
-	save("09-problems-errors", page)
-	_, page = c.post("/app/patients/"+id+"/allergies", url.Values{"csrf": {tok}, "type": {"allergy"}, "category": {"food"}, "criticality": {"low"}})
-	save("11-allergies-errors", page)
-	_, page = c.get("/app/")
-	save("13-home", page)
-	c.post("/app/patients/"+id+"/allergies", url.Values{"csrf": {tok}, "substance": {"Penicillin"}, "type": {"allergy"}, "category": {"medication"},
-		"criticality": {"high"}, "reaction": {"Anaphylaxis"}})
-	c.post("/app/patients/"+id+"/medications", rxForm(tok, "Sertraline 50 MG Oral Tablet", "rxcui", "312941", "dose", "50", "dose_unit", "mg"))
-	_, page = c.get("/app/patients/" + id + "/medications")
-	save("15-medications", page)
-	_, page = c.post("/app/patients/"+id+"/medications", rxForm(tok, "Phenelzine 15 MG Oral Tablet", "dose", "15", "dose_unit", "mg"))
-	save("16-prescribe-interaction", page)
-	_, page = c.post("/app/patients/"+id+"/medications", rxForm(tok, "Amoxicillin 500 MG Oral Capsule", "dose", "500", "dose_unit", "mg", "frequency", "TID", "refills", "x"))
-	save("17-prescribe-errors", page)
-	_, page = c.get("/app/patients/" + id + "/notes?template=progress")
-	save("18-notes", page)
-	_, page = c.post("/app/patients/"+id+"/notes", url.Values{"csrf": {tok}, "template": {"soap"}, "action": {"draft"}, "title": {"Annual review"},
-		"s0": {"Feels well. No chest pain."}, "s1": {"BP 142/91."}})
-	save("19-note-draft", page)
-	_, page = c.post("/app/patients/"+id+"/notes", url.Values{"csrf": {tok}, "template": {"soap"}, "action": {"sign"}, "title": {"Hypertension follow-up"},
-		"s0": {"Home readings 135-145/85-95."}, "s1": {"BP 142/91, HR 70."}, "s2": {"Hypertension, not at goal."}, "s3": {"Start lisinopril 10 mg daily; recheck in 4 weeks."}})
-	if m := regexpMust(`/notes/([A-Za-z0-9.-]+)/addenda`).FindStringSubmatch(page); m != nil {
-		_, page = c.post("/app/patients/"+id+"/notes/"+m[1]+"/addenda", url.Values{"csrf": {tok}, "text": {"Potassium 4.2 on the same day."}})
-	}
-	save("20-note-signed", page)
-	_, page = c.get("/app/patients/" + id + "/notes")
-	save("21-notes-list", page)
-	for _, o := range []url.Values{
-		{"catalog": {"lipid"}, "priority": {"routine"}, "reason": {"Hypertension"}, "action": {"sign"}},
-		{"catalog": {"cxr"}, "priority": {"stat"}, "reason": {"Cough, fever"}, "action": {"sign"}},
-		{"catalog": {"other"}, "category": {"lab"}, "system": {"loinc"}, "code": {"2160-0"}, "text": {"Creatinine"}, "priority": {"routine"}, "action": {"draft"}},
-	} {
-		o.Set("csrf", tok)
-		c.post("/app/patients/"+id+"/orders", o)
-	}
-	_, page = c.get("/app/patients/" + id + "/orders")
-	save("22-orders", page)
-	_, page = c.post("/app/patients/"+id+"/orders", url.Values{"csrf": {tok}, "catalog": {"other"}, "system": {"loinc"}, "code": {"12"}, "priority": {"routine"}})
-	save("23-orders-errors", page)
-	day := now.AddDate(0, 0, 1).Format("2006-01-02")
-	for i, b := range []struct{ at, min, what string }{{"09:00", "30", "Annual physical"}, {"09:30", "15", "Blood pressure check"}, {"11:00", "60", "New patient visit"}} {
-		_ = i
-		c.post("/app/schedule/appointments", bookingForm(tok, e.prac, id, day, b.at, b.min, b.what))
-	}
-	_, page = c.get("/app/schedule?date=" + day)
-	save("24-schedule-day", page)
-	_, page = c.post("/app/schedule/appointments", bookingForm(tok, e.prac, id, day, "09:10", "20", "Double booking"))
-	save("25-schedule-double-booking", page)
-	_, page = c.get("/app/schedule?view=week&date=" + day)
-	save("26-schedule-week", page)
-	fd := e.client()
-	ftok := csrf(t, fd.loginAs("front.desk", e.addUser("front.desk", hale.RoleFrontDesk)))
-	_, page = fd.get("/app/patients/new")
-	save("27-register", page)
-	_, page = fd.post("/app/patients/new", registration(ftok, "family", "Kihn", "given", "Rufus", "birthdate", "1976-09-16", "gender", "male"))
-	save("28-register-duplicate", page)
-	_, page = c.get("/app/patients/no-such-patient")
-	save("14-not-found", page)
-	fs.WalkDir(staticFiles, "static", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := staticFiles.ReadFile(p)
-			os.WriteFile(filepath.Join(dir, p), b, 0o644)
-		}
-		return nil
-	})
-	t.Logf("gallery: %d screens in %s", len(pages), dir)
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
-		return
-	}
-	w := &walker{t: t, ctx: browser(t, 1366, 900), dir: dir}
-	for _, p := range pages {
-		w.run("open "+p, chromedp.Navigate("file://"+p), chromedp.WaitVisible(css("main")))
-		w.shot(strings.TrimSuffix(filepath.Base(p), ".html"))
-	}
+	t.Logf("gallery: %d screens in %s", len(files), *galleryDir)
 }

@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
-	"time"
 )
 
 // Registration of a new patient (US Core Patient: name, gender, birth
@@ -46,12 +44,15 @@ var languages = []struct{ Code, Display string }{
 var usState = regexp.MustCompile(`^[A-Z]{2}$`)
 var usZip = regexp.MustCompile(`^\d{5}(-\d{4})?$`)
 
+// regForm is the demographics form of registration and editing
+// (demographics.go), with the insurance of a registration.
 type regForm struct {
-	Family, Given, BirthDate, Gender, MRN, Phone, Email, Line, City, State, Zip, Language string
-	Races                                                                                 []string
-	Ethnicity                                                                             string
-	ContactName, ContactRelation, ContactPhone                                            string
-	Payer, MemberID, Group                                                                string
+	Family, Given, BirthDate, Gender, MRN, Phone, Mobile, Email, Line, City, State, Zip, Language string
+	Races                                                                                         []string
+	raceKey                                                                                       string // Races sorted and joined
+	Ethnicity                                                                                     string
+	ContactName, ContactRelation, ContactPhone                                                    string
+	Payer, MemberID, Group                                                                        string
 }
 
 type registerView struct {
@@ -79,69 +80,22 @@ func (a *App) postRegister(w http.ResponseWriter, r *http.Request, u *user) {
 	ctx, cancel := deadline(r.Context())
 	defer cancel()
 	f := r.PostForm
-	t := func(k string) string { return strings.TrimSpace(f.Get(k)) }
-	form := regForm{Family: t("family"), Given: t("given"), BirthDate: t("birthdate"), Gender: f.Get("gender"), MRN: t("mrn"),
-		Phone: t("phone"), Email: t("email"), Line: t("line"), City: t("city"), State: strings.ToUpper(t("state")), Zip: t("zip"),
-		Language: f.Get("language"), Races: f["race"], Ethnicity: f.Get("ethnicity"),
-		ContactName: t("contact_name"), ContactRelation: t("contact_relation"), ContactPhone: t("contact_phone"),
-		Payer: t("payer"), MemberID: t("member_id"), Group: t("group")}
+	form := readDemographics(f)
+	form.Payer, form.MemberID, form.Group = strings.TrimSpace(f.Get("payer")), strings.TrimSpace(f.Get("member_id")), strings.TrimSpace(f.Get("group"))
 	errs := map[string]string{}
 	if !u.can("Patient", 'c') || len(u.Organizations) == 0 {
 		a.errorPage(w, r, u, http.StatusForbidden, "Your account cannot register patients (no organization, or a role that may not).")
 		return
 	}
-	for k, s := range map[string]string{"family": form.Family, "given": form.Given} {
-		if s == "" {
-			errs[k] = "Required."
-		} else if len(s) > 100 {
-			errs[k] = "At most 100 characters."
-		}
-	}
-	if bd, err := time.Parse(dateFmt, form.BirthDate); err != nil {
-		errs["birthdate"] = "Birth date must be a date such as 1980-04-23."
-	} else if bd.After(a.now()) || bd.Year() < 1900 {
-		errs["birthdate"] = "The birth date is not plausible."
-	}
-	if !slices.Contains([]string{"male", "female", "other", "unknown"}, form.Gender) {
-		errs["gender"] = "Choose the sex recorded for administration."
-	}
-	if form.MRN != "" && (len(form.MRN) > 40 || strings.ContainsAny(form.MRN, " |,$")) {
-		errs["mrn"] = "An MRN is up to 40 characters without spaces, |, $ or commas."
-	}
-	if form.Phone != "" && len(onlyDigit.ReplaceAllString(form.Phone, "")) < 7 {
-		errs["phone"] = "The phone number is too short."
-	}
-	if form.Email != "" && (!strings.Contains(form.Email, "@") || len(form.Email) > 200) {
-		errs["email"] = "The e-mail address is not valid."
-	}
-	if form.State != "" && !usState.MatchString(form.State) {
-		errs["state"] = "Two letters, e.g. MA."
-	}
-	if form.Zip != "" && !usZip.MatchString(form.Zip) {
-		errs["zip"] = "Five digits (or ZIP+4), e.g. 02139."
-	}
-	if !slices.ContainsFunc(languages, func(l struct{ Code, Display string }) bool { return l.Code == form.Language }) {
-		errs["language"] = "Choose a language."
-	}
-	for _, rc := range form.Races {
-		if !slices.ContainsFunc(races, func(x struct{ Code, Display string }) bool { return x.Code == rc }) {
-			errs["race"] = "Choose from the list."
-		}
-	}
-	if form.Ethnicity != "" && !slices.ContainsFunc(ethnicities, func(x struct{ Code, Display string }) bool { return x.Code == form.Ethnicity }) {
-		errs["ethnicity"] = "Choose from the list."
-	}
-	if (form.ContactName == "") != (form.ContactPhone == "") {
-		errs["contact_name"] = "Give the emergency contact's name and phone, or neither."
-	}
+	a.checkDemographics(form, regForm{}, errs)
 	if form.Payer != "" && !u.can("Coverage", 'c') {
 		errs["payer"] = "Your role cannot record insurance: the front desk does."
 	} else if (form.Payer == "") != (form.MemberID == "") {
 		errs["payer"] = "Give the insurer and the member id, or neither."
 	}
-	for _, s := range []string{form.Line, form.City, form.ContactName, form.ContactRelation, form.ContactPhone, form.Payer, form.MemberID, form.Group} {
+	for _, s := range []string{form.Payer, form.MemberID, form.Group} {
 		if len(s) > 200 {
-			errs["line"] = "Fields are limited to 200 characters."
+			errs["payer"] = "Insurance fields are limited to 200 characters."
 		}
 	}
 	if len(errs) > 0 {
@@ -187,86 +141,13 @@ func (a *App) postRegister(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	patURL := "urn:uuid:" + uuid()
 	p := resource{
-		"resourceType": "Patient",
-		"meta":         map[string]any{"profile": []any{"http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"}},
-		"active":       true,
-		"identifier": []any{map[string]any{"use": "usual", "system": mrnSystem, "value": mrnValue,
-			"type": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR", "display": "Medical Record Number"}}, "text": "Medical Record Number"}}},
-		"name":                 []any{map[string]any{"use": "official", "family": form.Family, "given": strings.Fields(form.Given)}},
-		"gender":               form.Gender,
-		"birthDate":            form.BirthDate,
+		"resourceType":         "Patient",
+		"meta":                 map[string]any{"profile": []any{"http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"}},
+		"active":               true,
 		"managingOrganization": map[string]any{"reference": "Organization/" + u.Organizations[0]},
 	}
-	var telecom []any
-	if form.Phone != "" {
-		telecom = append(telecom, map[string]any{"system": "phone", "value": form.Phone, "use": "home"})
-	}
-	if form.Email != "" {
-		telecom = append(telecom, map[string]any{"system": "email", "value": form.Email})
-	}
-	if telecom != nil {
-		p["telecom"] = telecom
-	}
-	if form.Line != "" || form.City != "" || form.State != "" || form.Zip != "" {
-		addr := map[string]any{"use": "home", "country": "US"}
-		if form.Line != "" {
-			addr["line"] = []any{form.Line}
-		}
-		for k, v := range map[string]string{"city": form.City, "state": form.State, "postalCode": form.Zip} {
-			if v != "" {
-				addr[k] = v
-			}
-		}
-		p["address"] = []any{addr}
-	}
-	for _, l := range languages {
-		if l.Code == form.Language {
-			p["communication"] = []any{map[string]any{"preferred": true, "language": map[string]any{
-				"coding": []any{map[string]any{"system": "urn:ietf:bcp:47", "code": l.Code, "display": l.Display}}, "text": l.Display}}}
-		}
-	}
-	var exts []any
-	if len(form.Races) > 0 {
-		var sub []any
-		var texts []string
-		for _, x := range races {
-			if slices.Contains(form.Races, x.Code) {
-				sys := systemOMB
-				if x.Code == "UNK" || x.Code == "ASKU" {
-					sys = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
-				}
-				sub = append(sub, map[string]any{"url": "ombCategory", "valueCoding": map[string]any{"system": sys, "code": x.Code, "display": x.Display}})
-				texts = append(texts, x.Display)
-			}
-		}
-		sub = append(sub, map[string]any{"url": "text", "valueString": strings.Join(texts, ", ")})
-		exts = append(exts, map[string]any{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", "extension": sub})
-	}
-	for _, x := range ethnicities {
-		if x.Code == form.Ethnicity {
-			sys := systemOMB
-			if x.Code == "UNK" || x.Code == "ASKU" {
-				sys = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
-			}
-			exts = append(exts, map[string]any{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", "extension": []any{
-				map[string]any{"url": "ombCategory", "valueCoding": map[string]any{"system": sys, "code": x.Code, "display": x.Display}},
-				map[string]any{"url": "text", "valueString": x.Display}}})
-		}
-	}
-	if exts != nil {
-		p["extension"] = exts
-	}
-	if form.ContactName != "" {
-		c := map[string]any{
-			"relationship": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C", "display": "Emergency Contact"}}}},
-			"name":         map[string]any{"text": form.ContactName},
-			"telecom":      []any{map[string]any{"system": "phone", "value": form.ContactPhone}},
-		}
-		if form.ContactRelation != "" {
-			c["relationship"] = append(c["relationship"].([]any), map[string]any{"text": form.ContactRelation})
-		}
-		p["contact"] = []any{c}
-	}
+	form.MRN = mrnValue
+	applyDemographics(p, form, regForm{})
 	entries := []txEntry{{FullURL: patURL, Method: "POST", Resource: p}}
 	if form.Payer != "" {
 		cov := resource{

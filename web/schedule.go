@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hale-ehr/hale"
 	"github.com/hale-ehr/hale/rest"
 	"github.com/hale-ehr/hale/search"
 )
@@ -21,30 +19,16 @@ import (
 // https://hl7.org/fhir/R4/appointment.html).
 //
 // No double booking: a provider's appointments may not overlap. The
-// check (search the provider's appointments around the new time, compare
-// start and end) and the write must not interleave with another
-// booking's, on one node or several. Each provider has one Schedule
-// (actor = the Practitioner, created once with a conditional create);
-// every booking or reschedule writes, in ONE FHIR transaction, the
-// Appointment and the Schedule with its booking counter incremented,
-// the Schedule PUT carrying If-Match at the version read before the
-// check. Of two concurrent bookings for one provider, both may pass the
-// check, but only the first transaction commits: the second's If-Match
-// fails (412) and the whole transaction, its Appointment included, is
-// rolled back. The app then runs the check again, now sees the first
-// booking and refuses, or books if they do not overlap (TestDoubleBooking).
+// FHIR core enforces it for every write of an Appointment, from this app
+// or through the API (rest/booking.go: a per-practitioner transaction
+// lock, then a search of the practitioner's appointments in the write's
+// transaction), so the app writes the appointment and, when the core
+// refuses it (rest.DoubleBooking), says with whom the time is taken, if
+// the user may see that appointment (TestDoubleBooking).
 
-// bookingExt is the Schedule's booking counter: the value changes on
-// every booking, so the Schedule's version does (an unchanged PUT is a
-// no-op that would not move the version).
-const bookingExt = "https://hale-ehr.org/fhir/StructureDefinition/schedule-booking-sequence"
-
-// activeAppointment are the statuses that hold the provider's time.
+// activeAppointment are the statuses in which an appointment can still
+// be rescheduled or cancelled from the calendar.
 var activeAppointment = []string{"proposed", "pending", "booked", "arrived", "checked-in", "waitlist"}
-
-// maxAppointment is the longest appointment the app books, and how far
-// before a new one the overlap search looks.
-const maxAppointment = 8 * time.Hour
 
 var durations = []int{10, 15, 20, 30, 45, 60, 90, 120}
 
@@ -273,129 +257,41 @@ func (a *App) slotFor(f url.Values, errs map[string]string) (start, end time.Tim
 	return start, start.Add(time.Duration(m) * time.Minute)
 }
 
-// scheduleOf returns the provider's Schedule, creating it the first time
-// (a conditional create, so two first bookings make one).
-func (a *App) scheduleOf(ctx context.Context, prac string) (resource, string, error) {
-	b, err := a.search(ctx, "Schedule", url.Values{"actor": {prac}, "_sort": {"_id"}, "_count": {"1"}})
-	if err != nil {
-		return nil, "", err
-	}
-	if len(b.Matches) > 0 {
-		s := b.Matches[0]
-		return s, str(s, "meta", "versionId"), nil
-	}
-	s := resource{"resourceType": "Schedule", "active": true, "actor": []any{map[string]any{"reference": prac}},
-		"comment":   "Appointments booked in Hale's clinician app",
-		"extension": []any{map[string]any{"url": bookingExt, "valueInteger": 0}}}
-	body, _ := json.Marshal(s)
-	if _, err := a.fhir.Do(ctx, &rest.Request{Method: "POST", Type: "Schedule", Body: body, IfNoneExist: "actor=" + prac, Return: rest.ReturnMinimal}); err != nil {
-		return nil, "", err
-	}
-	b, err = a.search(ctx, "Schedule", url.Values{"actor": {prac}, "_sort": {"_id"}, "_count": {"1"}})
-	if err != nil {
-		return nil, "", err
-	}
-	if len(b.Matches) == 0 {
-		return nil, "", errNotFound
-	}
-	return b.Matches[0], str(b.Matches[0], "meta", "versionId"), nil
-}
-
 // book writes ap (new when it has no id, else a reschedule at version
-// apVersion) for the provider prac between start and end, refusing an
-// overlap with another active appointment of the provider. See the
-// package comment above: the Schedule's If-Match makes check and write
-// one step; a lost race is retried.
-func (a *App) book(ctx context.Context, prac string, ap resource, apVersion string, start, end time.Time) error {
-	for attempt := 0; attempt < 8; attempt++ {
-		sched, schedVersion, err := a.scheduleOf(ctx, prac)
-		if err != nil {
-			return err
-		}
-		near, err := a.search(ctx, "Appointment", url.Values{"actor": {prac}, "status": {strings.Join(activeAppointment, ",")},
-			"date":   {"ge" + start.Add(-maxAppointment).UTC().Format(time.RFC3339), "lt" + end.UTC().Format(time.RFC3339)},
-			"_count": {"500"}, "_include": {"Appointment:patient"}})
-		if err != nil {
-			return err
-		}
-		for _, other := range near.Matches {
-			if str(other, "id") == str(ap, "id") {
-				continue
-			}
-			os, ok1 := fhirTime(str(other, "start"))
-			oe, ok2 := fhirTime(str(other, "end"))
-			if !ok1 {
-				continue
-			}
-			if !ok2 {
-				oe = os.Add(time.Duration(max(1, int(numOr(other, "minutesDuration", 1)))) * time.Minute)
-			}
-			if os.Before(end) && oe.After(start) {
-				who := ""
-				for _, inc := range near.Included {
-					for _, pt := range list(other, "participant") {
-						if str(pt, "actor", "reference") == "Patient/"+str(inc, "id") {
-							who = " with " + humanName(inc)
-						}
-					}
-				}
-				return &errOverlap{"The provider is already booked from " + os.In(a.loc).Format("15:04") + " to " + oe.In(a.loc).Format("15:04") +
-					" on " + os.In(a.loc).Format(dateFmt) + who + ". Choose another time."}
-			}
-		}
-		n, _ := numOf(sched, bookingExt)
-		setExt(sched, bookingExt, n+1)
-		entries := []txEntry{{Method: "PUT", Resource: sched, IfMatch: schedVersion}}
-		if str(ap, "id") == "" {
-			entries = append(entries, txEntry{Method: "POST", Resource: ap})
-		} else {
-			entries = append(entries, txEntry{Method: "PUT", Resource: ap, IfMatch: apVersion})
-		}
-		_, err = a.transact(ctx, entries)
-		if err == nil {
-			return nil
-		}
-		// Only the Schedule's If-Match means "another booking won the
-		// race": check again. The appointment's own If-Match failing
-		// means it was changed meanwhile.
-		if hale.IsKind(err, hale.KindPreconditionFailed) || hale.IsKind(err, hale.KindConflict) {
-			if str(ap, "id") != "" {
-				if _, v, rerr := a.read(ctx, "Appointment", str(ap, "id")); rerr != nil || v != apVersion {
-					return errChanged
-				}
-			}
-			continue
-		}
+// apVersion) for the provider prac. The core refuses an overlap with
+// another appointment of the provider (rest.DoubleBooking); the refusal
+// becomes an *errOverlap naming the other appointment's time and, when
+// the user may see it, its patient.
+func (a *App) book(ctx context.Context, prac string, ap resource, apVersion string) error {
+	var err error
+	if str(ap, "id") == "" {
+		_, err = a.create(ctx, ap)
+	} else {
+		err = a.update(ctx, ap, apVersion)
+	}
+	var db *rest.DoubleBooking
+	if !errors.As(err, &db) {
 		return err
 	}
-	return hale.Errorf(hale.KindConflict, "the provider's schedule is busy; try again")
-}
-
-func numOr(r resource, key string, def float64) float64 {
-	if v, ok := num(r, key); ok {
-		return v
-	}
-	return def
-}
-
-func numOf(r resource, ext string) (float64, bool) {
-	for _, e := range list(r, "extension") {
-		if str(e, "url") == ext {
-			return num(e, "valueInteger")
+	who := ""
+	if near, serr := a.search(ctx, "Appointment", url.Values{"actor": {prac}, "date": {"eq" + db.Start.UTC().Format(time.RFC3339)},
+		"_count": {"20"}, "_include": {"Appointment:patient"}}); serr == nil {
+		for _, other := range near.Matches {
+			if !rest.HoldsTime(str(other, "status")) || str(other, "id") == str(ap, "id") {
+				continue
+			}
+			for _, pt := range list(other, "participant") {
+				for _, inc := range near.Included {
+					if str(pt, "actor", "reference") == "Patient/"+str(inc, "id") {
+						who = " with " + humanName(inc)
+					}
+				}
+			}
 		}
 	}
-	return 0, false
-}
-
-func setExt(r resource, ext string, n float64) {
-	exts := list(r, "extension")
-	for _, e := range exts {
-		if m, ok := e.(map[string]any); ok && str(m, "url") == ext {
-			m["valueInteger"] = int64(n)
-			return
-		}
-	}
-	r["extension"] = append(exts, map[string]any{"url": ext, "valueInteger": int64(n)})
+	start, end := db.Start.In(a.loc), db.End.In(a.loc)
+	return &errOverlap{"The provider is already booked from " + start.Format("15:04") + " to " + end.Format("15:04") +
+		" on " + start.Format(dateFmt) + who + ". Choose another time."}
 }
 
 func (a *App) postBooking(w http.ResponseWriter, r *http.Request, u *user) {
@@ -442,7 +338,7 @@ func (a *App) postBooking(w http.ResponseWriter, r *http.Request, u *user) {
 				"type": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF", "display": "primary performer"}}}}},
 		},
 	}
-	if err := a.book(ctx, prac, ap, "", start, end); err != nil {
+	if err := a.book(ctx, prac, ap, ""); err != nil {
 		a.bookingFailed(w, r, u, &scheduleView{Form: form}, err)
 		return
 	}
@@ -512,7 +408,7 @@ func (a *App) rescheduleAppointment(w http.ResponseWriter, r *http.Request, u *u
 	}
 	ap["start"], ap["end"] = start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)
 	ap["minutesDuration"] = int(end.Sub(start).Minutes())
-	if err := a.book(ctx, prac, ap, version, start, end); err != nil {
+	if err := a.book(ctx, prac, ap, version); err != nil {
 		a.bookingFailed(w, r, u, &scheduleView{}, err)
 		return
 	}

@@ -119,9 +119,23 @@ func TestAppointments(t *testing.T) {
 	if !strings.Contains(page, "Mon 2 Jun") || !strings.Contains(page, "Sun 8 Jun") || !strings.Contains(page, "Walk-in") || !strings.Contains(page, "checked-in") {
 		t.Error("week view")
 	}
-	// The booking lock is the provider's one Schedule.
-	if n := len(e.searchAll("Schedule", url.Values{"actor": {e.prac}})); n != 1 {
-		t.Errorf("%d Schedules for the provider, want 1", n)
+	// An appointment written through the FHIR API holds the time too,
+	// even one the user may not see (a patient outside their
+	// organizations): the core refuses the overlap, and the page says
+	// when the provider is busy without naming that patient.
+	hidden := e.post(map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Hidden", "given": []any{"Harriet"}}}})
+	e.post(map[string]any{"resourceType": "Appointment", "status": "booked", "start": "2031-06-02T13:00:00Z", "end": "2031-06-02T13:30:00Z",
+		"participant": []any{map[string]any{"actor": map[string]any{"reference": "Patient/" + hidden}, "status": "accepted"},
+			map[string]any{"actor": map[string]any{"reference": e.prac}, "status": "accepted"}}})
+	at := time.Date(2031, 6, 2, 13, 10, 0, 0, time.UTC).In(e.app.loc)
+	status, page = c.post("/app/schedule/appointments", bookingForm(tok, e.prac, id, at.Format("2006-01-02"), at.Format("15:04"), "15", "Over a hidden one"))
+	from := time.Date(2031, 6, 2, 13, 0, 0, 0, time.UTC).In(e.app.loc).Format("15:04")
+	if status != 409 || !strings.Contains(page, "already booked from "+from) || strings.Contains(page, "Hidden") {
+		t.Errorf("booking over an appointment written through the API: %d, want 409 naming the time only", status)
+	}
+	// No Schedule is needed for the lock any more.
+	if n := len(e.searchAll("Schedule", url.Values{"actor": {e.prac}})); n != 0 {
+		t.Errorf("%d Schedules written, want 0", n)
 	}
 }
 

@@ -66,8 +66,16 @@ func (a *App) postSmoking(w http.ResponseWriter, r *http.Request, u *user) {
 	id := r.PathValue("id")
 	code := r.PostForm.Get("status")
 	display := smokingDisplay(code)
+	// The form is on the summary and on the family and social history.
+	back, fail := "", func(msg string, status int) { a.summaryPage(w, r, u, msg, status) }
+	if r.PostForm.Get("back") == "history" {
+		back = "/history"
+		fail = func(msg string, status int) {
+			a.historyPage(w, r, u, &historyView{Form: familyForm{System: "snomed"}, Smoking: smokingView{Error: msg}}, status)
+		}
+	}
 	if display == "" {
-		a.summaryPage(w, r, u, "Smoking status not saved: choose one of the statuses listed.", http.StatusBadRequest)
+		fail("Smoking status not saved: choose one of the statuses listed.", http.StatusBadRequest)
 		return
 	}
 	o := resource{
@@ -86,8 +94,8 @@ func (a *App) postSmoking(w http.ResponseWriter, r *http.Request, u *user) {
 		o["performer"] = []any{map[string]any{"reference": u.FHIRUser}}
 	}
 	if _, err := a.create(ctx, o); err != nil {
-		a.summaryPage(w, r, u, a.userMessage(err), http.StatusBadRequest)
+		fail(a.userMessage(err), a.status(err))
 		return
 	}
-	http.Redirect(w, r, Prefix+"/patients/"+id+"?saved=smoking", http.StatusSeeOther)
+	http.Redirect(w, r, Prefix+"/patients/"+id+back+"?saved=smoking", http.StatusSeeOther)
 }

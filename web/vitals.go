@@ -329,6 +329,8 @@ var flashes = map[string]string{
 	"order-revoked":    "Order cancelled.",
 	"booked":           "Appointment booked.",
 	"registered":       "Patient registered.",
+	"demographics":     "Demographics saved.",
+	"unchanged":        "Nothing was changed, so nothing was saved.",
 	"rescheduled":      "Appointment rescheduled.",
 	"cancelled":        "Appointment cancelled.",
 	"checked-in":       "Patient checked in.",
@@ -337,6 +339,10 @@ var flashes = map[string]string{
 	"document":         "Document uploaded.",
 	"consent":          "Consent signed and recorded.",
 	"smoking":          "Smoking status recorded.",
+	"immunization":     "Immunization recorded.",
+	"procedure":        "Procedure recorded.",
+	"family":           "Family history recorded.",
+	"consent-revoked":  "Consent revoked.",
 }
 
 // vitalInput is one field of the entry form: its plausible range in the

@@ -119,18 +119,25 @@ func TestHostileText(t *testing.T) {
 	c.post("/app/patients/"+id+"/allergies", url.Values{"csrf": {tok}, "substance": {evil}, "type": {"allergy"}, "category": {"food"},
 		"criticality": {"high"}, "reaction": {"<i>hives</i>"}, "severity": {"severe"}})
 	c.post("/app/patients/"+id+"/problems", url.Values{"csrf": {tok}, "system": {"icd10"}, "code": {"E11.9"}, "text": {evil}})
-	for _, path := range []string{"", "/vitals", "/problems", "/allergies", "/medications", "/notes", "/orders", "/visits"} {
+	c.post("/app/patients/"+id+"/immunizations", url.Values{"csrf": {tok}, "given": {"here"}, "vaccine": {"other"}, "other_code": {"88"},
+		"other_text": {evil}, "date": {"2024-01-02"}, "lot": {"<b>lot"}})
+	c.post("/app/patients/"+id+"/procedures", url.Values{"csrf": {tok}, "catalog": {"other"}, "code": {"80146002"}, "text": {evil}, "date": {"2001"}, "status": {"completed"}})
+	c.post("/app/patients/"+id+"/history", url.Values{"csrf": {tok}, "relationship": {"MTH"}, "text": {evil}})
+	for _, path := range []string{"", "/vitals", "/problems", "/allergies", "/medications", "/notes", "/orders", "/visits", "/immunizations", "/procedures", "/history", "/demographics"} {
 		status, page := c.get("/app/patients/" + id + path)
 		if status != 200 {
 			t.Fatalf("%s: %d", path, status)
 		}
-		for _, bad := range []string{"<script>alert", "<img src=x", "<svg onload", "<b>MRN", "<i>hives"} {
+		for _, bad := range []string{"<script>alert", "<img src=x", "<svg onload", "<b>MRN", "<i>hives", "<b>lot"} {
 			if strings.Contains(page, bad) {
 				t.Errorf("chart%s: markup from the record is in the page: %q", path, bad)
 			}
 		}
 		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 			t.Errorf("chart%s: the hostile name is not shown escaped", path)
+		}
+		if (path == "/immunizations" || path == "/procedures" || path == "/history") && strings.Count(page, "&lt;script&gt;alert(1)&lt;/script&gt;") < 2 {
+			t.Errorf("chart%s: the hostile record is not shown (escaped)", path)
 		}
 	}
 	_, page := c.get("/app/patients?name=" + url.QueryEscape("<script>"))

@@ -412,6 +412,9 @@ func testAuditCompleteness(t *testing.T, engine string) {
 		}
 	}
 	t.Logf("%s: reads under break-the-glass whose AuditEvent carries purposeOfUse BTG: %d / %d", engine, btgPurpose, btgReads)
+	if btgReads != 3 || btgPurpose != btgReads {
+		t.Errorf("%s: reads under break-the-glass: %d, with purpose BTG: %d; want 3 and 3", engine, btgReads, btgPurpose)
+	}
 
 	// (d)(3): the report for a period, sorted by each element.
 	checkReport(t, engine, n, sys, events)
@@ -456,9 +459,7 @@ func breakTheGlass(t *testing.T, n *testNode, nb *actor, patient string, act fun
 		if st, _, b := nb.do("GET", "/fhir/Patient/"+patient, nil); st != 200 {
 			t.Fatalf("read under break-the-glass: %d %s", st, b)
 		}
-		// Their purpose of use is counted apart (btgPurposes): the access
-		// package marks it (D23).
-		act("read (break-the-glass)", expectEvent{typ: "rest", subtype: "read", action: "R", outcome: "0", agent: nb.subject, address: nb.addr, patient: patient})
+		act("read (break-the-glass)", expectEvent{typ: "rest", subtype: "read", action: "R", outcome: "0", agent: nb.subject, address: nb.addr, patient: patient, purpose: "BTG"})
 	}
 }
 

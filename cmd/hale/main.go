@@ -51,6 +51,8 @@ Usage:
                        check the audit trail's hash chain and signed checkpoints
   hale audit report --patient ID [--since DATE] [--data DIR | --database URL]
                        who accessed a patient's record, newest first
+  hale gallery --out DIR [--html]
+                       draw every screen of the clinician app with fixture data to PNG (needs chromium)
   hale version         print the version
 
 Run "hale serve -h" for the settings.
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return auditCommand(ctx, args[1:], getenv, stdout)
 	case "token":
 		return tokenCommand(ctx, args[1:], getenv, stdout)
+	case "gallery":
+		return galleryCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hale", version)
 		return nil

@@ -10,8 +10,7 @@ CREATE TABLE idx_text (
     param TEXT    NOT NULL,   -- _text, _content, or a contained resource's "#Type._content"
     grp   INTEGER NOT NULL,
     norm  TEXT    NOT NULL,   -- folded (search.Fold), at most 2 KiB
-    PRIMARY KEY (type, id, param, grp),
-    FOREIGN KEY (type, id) REFERENCES resource (type, id)
+    PRIMARY KEY (type, id, param, grp)
 ) WITHOUT ROWID;
 
 INSERT INTO idx_text (type, id, param, grp, norm)
