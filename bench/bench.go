@@ -43,6 +43,10 @@ type Options struct {
 	BaseURL string        // FHIR base, e.g. http://127.0.0.1:8080/fhir
 	Bundles [][]byte      // transaction bundles to ingest
 	Ingest  time.Duration // how long to ingest (at least one pass)
+	// IngestClients is how many clients post bundles at once; 0 means 4:
+	// two cannot keep a 2-core server busy, since each alternates between
+	// sending and parsing a bundle and waiting for its commit.
+	IngestClients int
 	Phase   time.Duration // how long each read/search phase runs
 	// ExportTimeout bounds the $export phase (default 10 minutes).
 	ExportTimeout time.Duration
@@ -164,7 +168,7 @@ func (r *runner) do(ctx context.Context, method, path string, body []byte, heade
 	return resp.StatusCode, data, err
 }
 
-// ingest posts the bundles from two clients until Ingest has passed (at
+// ingest posts the bundles from IngestClients clients until Ingest has passed (at
 // least once each), and records what was created.
 func (r *runner) ingest(ctx context.Context) error {
 	var resources, errs atomic.Int64
@@ -175,7 +179,11 @@ func (r *runner) ingest(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
-	for c := 0; c < 2; c++ {
+	clients := r.opt.IngestClients
+	if clients <= 0 {
+		clients = 4
+	}
+	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -202,7 +210,7 @@ func (r *runner) ingest(ctx context.Context) error {
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	res := Result{Name: "ingest", Clients: 2, Count: resources.Load(), Rate: float64(resources.Load()) / el, Unit: "resources/s", Errors: errs.Load(),
+	res := Result{Name: "ingest", Clients: clients, Count: resources.Load(), Rate: float64(resources.Load()) / el, Unit: "resources/s", Errors: errs.Load(),
 		Note: fmt.Sprintf("%d transaction bundles", next.Load())}
 	if n := resources.Load(); n > 0 {
 		res.CPUPerItem = float64((processCPU() - cpu0).Microseconds()) / float64(n)

@@ -73,7 +73,7 @@ func exportSeed(t *testing.T, c *client) {
 }
 
 // kickoff starts an export and returns the status URL.
-func kickoff(t *testing.T, c *client, method, path string, body any, headers ...string) string {
+func kickoff(t testing.TB, c *client, method, path string, body any, headers ...string) string {
 	t.Helper()
 	r := c.do(method, path, body, append([]string{"Prefer: respond-async", "Accept: application/fhir+json"}, headers...)...).want(t, 202)
 	loc := r.header.Get("Content-Location")
@@ -84,7 +84,7 @@ func kickoff(t *testing.T, c *client, method, path string, body any, headers ...
 }
 
 // poll waits for the export at status to finish and returns the manifest.
-func poll(t *testing.T, c *client, status string) map[string]any {
+func poll(t testing.TB, c *client, status string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -118,7 +118,7 @@ func poll(t *testing.T, c *client, status string) map[string]any {
 // fetch downloads an export file (an absolute URL or a path under the
 // base) as the client of the IG does, with Accept: application/fhir+ndjson;
 // the body is left undecoded (it is not one JSON document).
-func fetch(t *testing.T, c *client, u string) *resp {
+func fetch(t testing.TB, c *client, u string) *resp {
 	t.Helper()
 	if !strings.HasPrefix(u, "http") {
 		u = c.base + u
@@ -606,19 +606,20 @@ func TestExportCapabilities(t *testing.T) {
 	})
 }
 
-// TestExportRate measures the export rate on a large store: the Synthea
-// bundles of the shared corpus posted as transactions (through
+// BenchmarkExportRate measures the export rate on a large store: the
+// Synthea bundles of the shared corpus posted as transactions (through
 // rest.Service.Do) over and over until the store holds
-// $HALE_EXPORT_BENCH resources, then a system export (runner time, and
-// kick-off to last byte downloaded) and a Patient-level export, on both
-// engines. It runs only when HALE_EXPORT_BENCH is set:
+// $HALE_EXPORT_BENCH resources (default 20,000), then system exports
+// (runner time, and kick-off to last byte downloaded) and Patient-level
+// exports, on both engines, reported as metrics:
 //
-//	HALE_EXPORT_BENCH=100000 go test -run TestExportRate -v -timeout 60m ./rest
-func TestExportRate(t *testing.T) {
+//	HALE_EXPORT_BENCH=100000 go test -run '^$' -bench ExportRate -benchtime 1x -timeout 60m ./rest
+func BenchmarkExportRate(b *testing.B) {
 	target, _ := strconv.Atoi(os.Getenv("HALE_EXPORT_BENCH"))
 	if target <= 0 {
-		t.Skip("set HALE_EXPORT_BENCH to a number of resources to measure the export rate")
+		target = 20000
 	}
+	t := b
 	dir := sharedDir(t, "testdata/synthea")
 	var bundles [][]byte
 	for _, set := range []string{"set-a", "set-b"} {
@@ -631,7 +632,7 @@ func TestExportRate(t *testing.T) {
 			bundles = append(bundles, data)
 		}
 	}
-	run := func(t *testing.T, store hale.Store, vacuum func()) {
+	run := func(t *testing.B, store hale.Store, vacuum func()) {
 		c := newClient(t, store)
 		ctx := t.Context()
 		start := time.Now()
@@ -685,9 +686,11 @@ func TestExportRate(t *testing.T) {
 			t.Logf("%s %s export: %d resources (%.0f MB) in %d files; runner %.2f s = %.0f resources/s; with download %.2f s = %.0f resources/s",
 				store.Engine(), tc.name, n, float64(size)/1e6, len(m["output"].([]any)), runTime.Seconds(), float64(n)/runTime.Seconds(),
 				total.Seconds(), float64(n)/total.Seconds())
+			t.ReportMetric(float64(n)/runTime.Seconds(), tc.name+"-runner-resources/s")
+			t.ReportMetric(float64(n)/total.Seconds(), tc.name+"-resources/s")
 		}
 	}
-	t.Run("sqlite", func(t *testing.T) {
+	t.Run("sqlite", func(t *testing.B) {
 		// HALE_EXPORT_BENCH_DB keeps the loaded database in a file, to
 		// measure again without loading again.
 		if path := os.Getenv("HALE_EXPORT_BENCH_DB"); path != "" {
@@ -701,7 +704,7 @@ func TestExportRate(t *testing.T) {
 		}
 		run(t, sqlitetest.Open(t), nil)
 	})
-	t.Run("postgres", func(t *testing.T) {
+	t.Run("postgres", func(t *testing.B) {
 		u := pgtest.Schema(t)
 		s, err := postgres.Open(t.Context(), u, postgres.Options{MaxConns: 8})
 		if err != nil {

@@ -32,6 +32,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	database := fs.String("database", "", "with no --url: run the fresh Hale on this PostgreSQL database (it must be empty)")
 	bundles := fs.String("bundles", "", "folder of transaction bundles (*.json) to ingest (default: the five demo patients)")
 	ingest := fs.Duration("ingest", 20*time.Second, "how long to ingest")
+	ingestClients := fs.Int("ingest-clients", 4, "how many clients post bundles at once")
 	phase := fs.Duration("phase", 5*time.Second, "how long each read and search phase runs")
 	out := fs.String("out", "", "also write the report as JSON to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (with no --url: the measured Hale too) to this file")
@@ -136,7 +137,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	rep, err := bench.Run(ctx, bench.Options{BaseURL: base, Client: httpClient, Bundles: data, Ingest: *ingest, Phase: *phase, Log: stderr,
+	rep, err := bench.Run(ctx, bench.Options{BaseURL: base, Client: httpClient, Bundles: data, Ingest: *ingest, IngestClients: *ingestClients, Phase: *phase, Log: stderr,
 		AfterIngest: afterIngest})
 	if err != nil {
 		return err

@@ -137,8 +137,7 @@ func (c *compiler) count(q *hale.Query) (Statement, error) {
 		return c.w.statement(), nil
 	}
 	c.w.SQL("SELECT count(*) FROM resource r WHERE ")
-	c.scopeCond("r.type", scope)
-	c.w.SQL(" AND NOT r.deleted")
+	c.resourceScope(scope, where)
 	if err := c.where("r", scope, where); err != nil {
 		return Statement{}, err
 	}
@@ -241,10 +240,39 @@ func (c *compiler) matches(q *hale.Query, scope []string) error {
 		}
 		c.w.SQL(" AS k" + itoa(i))
 	}
+	where := byRank(q.Where)
 	c.w.SQL(" FROM resource r WHERE ")
+	c.resourceScope(scope, where)
+	return c.where("r", scope, where)
+}
+
+// resourceScope writes the conditions on resource r of a search of
+// scope: live, and of one of its types, unless the first of where (in
+// rank order) is a membership test whose alternatives name the types
+// themselves (typedMember). Repeated on r, the list of types made
+// PostgreSQL price each primary-key probe of a compartment's matches as
+// one probe per type, and scan the whole resource table instead: 11 ms
+// for a patient's $everything at 39,000 resources, 1.5 ms without it.
+func (c *compiler) resourceScope(scope []string, where []hale.Clause) {
+	if len(scope) > 1 && c.typedMember(where) {
+		c.w.SQL("NOT r.deleted")
+		return
+	}
 	c.scopeCond("r.type", scope)
 	c.w.SQL(" AND NOT r.deleted")
-	return c.where("r", scope, byRank(q.Where))
+}
+
+// typedMember reports whether the first of where is written as one
+// membership test over index rows (clause, with member set) whose every
+// alternative keeps to the types of the scope (member, scopeCond): an Or
+// of index-row clauses, such as a compartment, outside a contained
+// search.
+func (c *compiler) typedMember(where []hale.Clause) bool {
+	if c.cont != nil || c.contMode != "" || len(where) == 0 {
+		return false
+	}
+	cl := where[0]
+	return cl.Types == nil && len(cl.Or) > 0 && orOfRows(cl.Or)
 }
 
 func kindsOf(sort []hale.SortKey) []keyKind {
