@@ -47,7 +47,7 @@ type Options struct {
 	// two cannot keep a 2-core server busy, since each alternates between
 	// sending and parsing a bundle and waiting for its commit.
 	IngestClients int
-	Phase   time.Duration // how long each read/search phase runs
+	Phase         time.Duration // how long each read/search phase runs
 	// ExportTimeout bounds the $export phase (default 10 minutes).
 	ExportTimeout time.Duration
 	Client        *http.Client
