@@ -34,7 +34,7 @@ import (
 
 // The gallery: every screen of the app drawn with fixture data, as HTML
 // files and, with chromium, PNG screenshots, for review. `hale gallery
-// --out DIR` and `go test ./web -run TestGallery -gallery DIR` both run
+// --out DIR` and the tests (TestGalleryPages, cmd/hale TestGalleryCommand) run
 // Gallery.
 
 // GalleryOptions configure Gallery.

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"flag"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +10,6 @@ import (
 	"github.com/hale-ehr/hale/demo"
 	"github.com/hale-ehr/hale/sqlite"
 )
-
-var galleryDir = flag.String("gallery", "", "render every screen with fixture data into this folder (HTML, and PNG when chromium is installed)")
 
 // galleryScreens are the screens Gallery draws, in order.
 var galleryScreens = []string{
@@ -100,27 +96,4 @@ func TestGalleryPages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "static", "app.css")); err != nil {
 		t.Errorf("static files not copied: %v", err)
 	}
-}
-
-// TestGallery renders every screen of the app with the demo patients
-// and fixtures, HTML and PNG, for review:
-//
-//	go test ./web -run TestGallery$ -gallery /tmp/hale-gallery
-func TestGallery(t *testing.T) {
-	if *galleryDir == "" {
-		t.Skip("no -gallery folder given")
-	}
-	files := runGallery(t, *galleryDir, chromium(t))
-	for _, f := range files {
-		r, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := png.DecodeConfig(r)
-		r.Close()
-		if err != nil || cfg.Width != 1366 || cfg.Height < 900 {
-			t.Errorf("%s: %v %dx%d", f, err, cfg.Width, cfg.Height)
-		}
-	}
-	t.Logf("gallery: %d screens in %s", len(files), *galleryDir)
 }

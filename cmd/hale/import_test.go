@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -201,19 +199,6 @@ func sqliteStore(t *testing.T) hale.Store {
 	return s
 }
 
-// TestImportServeHelper is `hale serve` in a child process for
-// TestImportBesideServe; it does nothing in a normal test run.
-func TestImportServeHelper(t *testing.T) {
-	if os.Getenv("HALE_IMPORT_TEST_SERVE") != "1" {
-		t.Skip("runs only as the child of TestImportBesideServe")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, []string{"serve"}, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestImportBesideServe: `hale import --data DIR` while `hale serve` runs
 // on DIR in another process, which keeps answering and writing meanwhile
 // (SQLite in WAL mode; each process waits for the other's write lock).
@@ -236,7 +221,7 @@ func TestImportBesideServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientID := strings.TrimSpace(out.String())
-	cmd := exec.Command(os.Args[0], "-test.run=^TestImportServeHelper$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$") // TestMain runs hale serve (main_test.go)
 	cmd.Env = append(os.Environ(), "HALE_IMPORT_TEST_SERVE=1", "HALE_DATA="+dir, "HALE_ADDR="+addr, "HALE_NO_DEMO=true", "HALE_LOG_LEVEL=warn")
 	var serverLog bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &serverLog, &serverLog
