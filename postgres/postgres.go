@@ -237,15 +237,28 @@ func conflict(v *hale.Version, current int64, cause error) error {
 	return &hale.Error{Kind: hale.KindConflict, Op: "postgres.Put", Message: msg, Err: cause}
 }
 
-// Analyze refreshes the planner's statistics of the database (ANALYZE).
-// PostgreSQL's autovacuum does it on its own as tables change; a bulk
-// load (hale import, a benchmark's ingest) runs it at once, so that the
-// searches after it are planned on what the tables now hold rather than
-// on an empty database's estimates (which chose scans that made a
-// chained search 60 ms instead of 6).
+// Analyze does what autovacuum would do after a bulk load (hale import,
+// a benchmark's ingest), at once, on the tables of Hale's schema:
+// VACUUM, which marks the pages just written all-visible so that
+// index-only scans stop visiting the table (a code search of 1,920
+// Observations spent 31 of its 63 ms fetching heap pages for rows an
+// index already held), and ANALYZE, so that searches are planned on what
+// the tables now hold rather than on an empty database's estimates
+// (which chose scans that made a chained search 60 ms instead of 6).
 func (s *Store) Analyze(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "ANALYZE"); err != nil {
-		return internal("postgres.Analyze", err)
+	const op = "postgres.Analyze"
+	rows, err := s.pool.Query(ctx, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+	if err != nil {
+		return internal(op, err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return internal(op, err)
+	}
+	for _, t := range tables {
+		if _, err := s.pool.Exec(ctx, "VACUUM (ANALYZE) "+pgx.Identifier{t}.Sanitize()); err != nil {
+			return internal(op, err)
+		}
 	}
 	return nil
 }

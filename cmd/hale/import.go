@@ -116,7 +116,7 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 
 	var target importer.Target
-	var analyze func(context.Context) error // after a load into PostgreSQL: ANALYZE
+	var analyze func(context.Context) error // after a load into PostgreSQL: VACUUM (ANALYZE)
 	where := *url
 	if *url != "" {
 		if len(storeArgs) > 0 {
