@@ -178,24 +178,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	password := strings.TrimRight(line, "\r\n")
-	cfg, err := LoadConfig("hale user add", storeArgs, getenv)
+	ctx, svc, done, err := operatorAuth(ctx, "hale user add", "hale user", storeArgs, getenv)
 	if err != nil {
 		return err
 	}
-	store, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ctx, rec, err := operatorAudit(ctx, cfg, store, "hale user", getenv)
-	if err != nil {
-		return err
-	}
-	defer closeRecorder(rec)
-	svc, err := authService(ctx, cfg, store, "", func(o *auth.Options) { o.Audit = rec })
-	if err != nil {
-		return err
-	}
+	defer done()
 	c, err := svc.AddUser(ctx, auth.NewUser{Username: *username, Password: password, Role: hale.Role(*role),
 		FHIRUser: *fhirUser, Organizations: orgs})
 	if err != nil {
@@ -227,6 +214,36 @@ func operatorAudit(ctx context.Context, cfg Config, store hale.Store, command st
 	return ctx, rec, nil
 }
 
+// operatorAuth opens the data folder or database of a command that
+// changes accounts (cmd names it in errors, command in the audit trail)
+// and returns its auth service, recording through operatorAudit, and
+// done, which writes the queued audit records and closes the store.
+func operatorAuth(ctx context.Context, cmd, command string, storeArgs []string, getenv func(string) string) (context.Context, *auth.Service, func(), error) {
+	cfg, err := LoadConfig(cmd, storeArgs, getenv)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	store, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	ctx, rec, err := operatorAudit(ctx, cfg, store, command, getenv)
+	if err != nil {
+		store.Close()
+		return ctx, nil, nil, err
+	}
+	done := func() {
+		closeRecorder(rec)
+		store.Close()
+	}
+	svc, err := authService(ctx, cfg, store, "", func(o *auth.Options) { o.Audit = rec })
+	if err != nil {
+		done()
+		return ctx, nil, nil, err
+	}
+	return ctx, svc, done, nil
+}
+
 func closeRecorder(rec *audit.Recorder) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -256,24 +273,11 @@ func userRoleCommand(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprint(stdout, userRoleUsage)
 		return errors.New("hale user role: --username and --role are required")
 	}
-	cfg, err := LoadConfig("hale user role", storeArgs, getenv)
+	ctx, svc, done, err := operatorAuth(ctx, "hale user role", "hale user role", storeArgs, getenv)
 	if err != nil {
 		return err
 	}
-	store, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ctx, rec, err := operatorAudit(ctx, cfg, store, "hale user role", getenv)
-	if err != nil {
-		return err
-	}
-	defer closeRecorder(rec)
-	svc, err := authService(ctx, cfg, store, "", func(o *auth.Options) { o.Audit = rec })
-	if err != nil {
-		return err
-	}
+	defer done()
 	u, err := svc.UserByName(ctx, *username)
 	if hale.IsKind(err, hale.KindNotFound) {
 		return fmt.Errorf("hale user role: there is no user %q", *username)
