@@ -59,6 +59,24 @@ func authService(ctx context.Context, cfg Config, store hale.Store, fhirBase str
 
 // splitFlags separates a subcommand's own flags (those fs defines) from
 // the storage settings, which go to LoadConfig as `hale serve` reads them.
+// parseFlags parses a command's own flags from args into fs and returns
+// the store flags (--data, --database, …) for LoadConfig; --help prints
+// usage and returns flag.ErrHelp. Errors are prefixed with fs's name.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) ([]string, error) {
+	own, storeArgs, err := splitFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil, err
+	}
+	if err == nil {
+		err = fs.Parse(own)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", fs.Name(), err)
+	}
+	return storeArgs, nil
+}
+
 func splitFlags(fs *flag.FlagSet, args []string) (own, storeArgs []string, err error) {
 	takesValue := map[string]bool{"config": true}
 	var probe Config
@@ -158,16 +176,9 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	fhirUser := fs.String("fhir-user", "", "")
 	var orgs listFlag
 	fs.Var(&orgs, "organization", "")
-	own, storeArgs, err := splitFlags(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, userUsage)
-		return err
-	}
-	if err == nil {
-		err = fs.Parse(own)
-	}
+	storeArgs, err := parseFlags(fs, args[1:], userUsage, stdout)
 	if err != nil {
-		return fmt.Errorf("hale user add: %v", err)
+		return err
 	}
 	if *username == "" || *role == "" || !*pwStdin {
 		fmt.Fprint(stdout, userUsage)
@@ -258,16 +269,9 @@ func userRoleCommand(ctx context.Context, args []string, getenv func(string) str
 	role := fs.String("role", "", "")
 	var orgs listFlag
 	fs.Var(&orgs, "organization", "")
-	own, storeArgs, err := splitFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, userRoleUsage)
-		return err
-	}
-	if err == nil {
-		err = fs.Parse(own)
-	}
+	storeArgs, err := parseFlags(fs, args, userRoleUsage, stdout)
 	if err != nil {
-		return fmt.Errorf("hale user role: %v", err)
+		return err
 	}
 	if *username == "" || *role == "" {
 		fmt.Fprint(stdout, userRoleUsage)
@@ -306,16 +310,9 @@ func userResetCommand(ctx context.Context, args []string, getenv func(string) st
 	fs.SetOutput(io.Discard)
 	username := fs.String("username", "", "")
 	base := fs.String("base", "", "")
-	own, storeArgs, err := splitFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, userResetUsage)
-		return err
-	}
-	if err == nil {
-		err = fs.Parse(own)
-	}
+	storeArgs, err := parseFlags(fs, args, userResetUsage, stdout)
 	if err != nil {
-		return fmt.Errorf("hale user reset: %v", err)
+		return err
 	}
 	if *username == "" {
 		fmt.Fprint(stdout, userResetUsage)
@@ -408,16 +405,9 @@ func clientCommand(ctx context.Context, args []string, getenv func(string) strin
 	newKey := fs.String("new-key", "", "")
 	var redirects listFlag
 	fs.Var(&redirects, "redirect-uri", "")
-	own, storeArgs, err := splitFlags(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, clientUsage)
-		return err
-	}
-	if err == nil {
-		err = fs.Parse(own)
-	}
+	storeArgs, err := parseFlags(fs, args[1:], clientUsage, stdout)
 	if err != nil {
-		return fmt.Errorf("hale client add: %v", err)
+		return err
 	}
 	keys := 0
 	for _, set := range []bool{*jwksFile != "", *newKey != "", *public} {

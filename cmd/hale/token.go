@@ -85,16 +85,9 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 	base := fs.String("url", "", "")
 	var cf clientFlags
 	cf.register(fs)
-	own, storeArgs, err := splitFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, tokenUsage)
-		return err
-	}
-	if err == nil {
-		err = fs.Parse(own)
-	}
+	storeArgs, err := parseFlags(fs, args, tokenUsage, stdout)
 	if err != nil {
-		return fmt.Errorf("hale token: %v", err)
+		return err
 	}
 	if cf.token != "" {
 		return errors.New("hale token: --token does not apply")
